@@ -1,0 +1,61 @@
+/*
+ * passport.h — SHAKEN PASSporTs (RFC 8225, RFC 8588) and the SIP Identity
+ * header (RFC 8224), built into caller-owned fixed storage.
+ *
+ * Deterministic JSON: members sorted by code point, no whitespace, iat an
+ * integer, dest.tn an array. So a token is byte-reproducible:
+ *   header {"alg":"ES256","ppt":"shaken","typ":"passport","x5u":"<x5u>"}
+ *   claims {"attest":"A","dest":{"tn":["1..."]},"iat":N,"orig":{"tn":"1..."},"origid":"<uuid>"}
+ * The hot path precomputes b64u(header) once per credential (pp_header_b64)
+ * and per call writes only the claims, the digest and the final header.
+ * No allocation anywhere in this module; reentrant.
+ */
+#ifndef STI_PASSPORT_H
+#define STI_PASSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tn.h"
+#include "uuid.h"
+
+#define PP_MAX_DEST 16
+#define PP_X5U_MAX 512
+/* Upper bounds for the buffers below (JSON / base64url / header). */
+#define PP_HEADER_JSON_MAX (64 + 2 * PP_X5U_MAX)
+#define PP_CLAIMS_JSON_MAX (160 + PP_MAX_DEST * (TN_MAX + 3) + UUID_STR_LEN)
+#define PP_HEADER_B64_MAX (PP_HEADER_JSON_MAX * 4 / 3 + 4)
+#define PP_SIGNING_INPUT_MAX (PP_HEADER_B64_MAX + 1 + PP_CLAIMS_JSON_MAX * 4 / 3 + 4)
+#define PP_IDENTITY_MAX (PP_SIGNING_INPUT_MAX + 1 + 86 + 8 + PP_X5U_MAX + 32)
+
+struct pp_claims {
+    char attest; /* 'A', 'B' or 'C' */
+    char orig[TN_BUF];
+    char dest[PP_MAX_DEST][TN_BUF];
+    unsigned ndest; /* 1..PP_MAX_DEST */
+    int64_t iat;
+    char origid[UUID_BUF];
+};
+
+/* Checks a claims struct: attest, canonical TNs, 1..PP_MAX_DEST dests, iat
+ * within [1, 253402300799], origid a lowercase UUID. Exact STI_E* code. */
+int pp_claims_check(const struct pp_claims *c);
+
+/* x5u must be https with no userinfo, query or fragment (STI_EX5U). */
+int pp_x5u_check(const char *x5u);
+
+int pp_header_json(const char *x5u, char *out, size_t cap, size_t *len);
+int pp_claims_json(const struct pp_claims *c, char *out, size_t cap, size_t *len);
+/* b64u(header JSON), computed once per credential. */
+int pp_header_b64(const char *x5u, char *out, size_t cap, size_t *len);
+
+/* out = hdr_b64 "." b64u(claims JSON). */
+int pp_signing_input(const char *hdr_b64, size_t hdr_len, const struct pp_claims *c, char *out,
+                     size_t cap, size_t *len);
+/* SHA-256 of the signing input: what CKM_ECDSA signs. */
+void pp_digest(const char *signing_input, size_t len, uint8_t digest[32]);
+/* out = signing_input "." b64u(sig r||s) ";info=<" x5u ">;alg=ES256;ppt=shaken" */
+int pp_identity(const char *signing_input, size_t si_len, const uint8_t sig[64], const char *x5u,
+                char *out, size_t cap, size_t *len);
+
+#endif

@@ -1,0 +1,251 @@
+/* config.c — the key = value configuration file with [credential NAME]. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sti_err.h"
+
+enum cfg_type { CT_STR, CT_PATH, CT_UINT, CT_MODE, CT_WMODE, CT_BOOL };
+
+struct cfg_key {
+    const char *name;
+    enum cfg_type type;
+    size_t off;
+    size_t size;
+    unsigned long min, max;
+};
+
+#define K(n, t, f, lo, hi) {n, t, offsetof(struct cfg, f), sizeof(((struct cfg *)0)->f), lo, hi}
+static const struct cfg_key cfg_keys[] = {
+    K("socket", CT_PATH, socket, 0, 0),
+    K("socket_mode", CT_MODE, socket_mode, 0, 0777),
+    K("socket_group", CT_STR, socket_group, 0, 0),
+    K("module", CT_PATH, module, 0, 0),
+    K("token", CT_STR, token, 0, 0),
+    K("pin_file", CT_PATH, pin_file, 0, 0),
+    K("pid_file", CT_PATH, pid_file, 0, 0),
+    K("workers", CT_UINT, workers, 1, 256),
+    K("worker_mode", CT_WMODE, worker_mode, 0, 0),
+    K("worker_window", CT_UINT, window, 1, 4096),
+    K("max_queue", CT_UINT, max_queue, 1, 1u << 20),
+    K("max_connections", CT_UINT, max_conns, 1, 1u << 20),
+    K("max_pending_per_connection", CT_UINT, max_pending, 1, 65536),
+    K("frame_timeout_ms", CT_UINT, frame_timeout_ms, 10, 3600000),
+    K("write_timeout_ms", CT_UINT, write_timeout_ms, 10, 3600000),
+    K("start_timeout_ms", CT_UINT, start_timeout_ms, 10, 3600000),
+    K("log_level", CT_STR, log_level, 0, 0),
+    K("log_syslog", CT_BOOL, log_syslog, 0, 0),
+};
+#undef K
+
+#define CK(n, f) {n, CT_STR, offsetof(struct cfg_cred, f), sizeof(((struct cfg_cred *)0)->f), 0, 0}
+static const struct cfg_key cred_keys[] = {
+    CK("key", key),
+    {"chain", CT_PATH, offsetof(struct cfg_cred, chain), sizeof(((struct cfg_cred *)0)->chain), 0,
+     0},
+    CK("x5u", x5u),
+};
+#undef CK
+
+void cfg_defaults(struct cfg *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->socket, sizeof c->socket, "/run/stisign/sign.sock");
+    c->socket_mode = 0660;
+    snprintf(c->module, sizeof c->module, "/usr/lib/softhsm/libsofthsm2.so");
+    c->workers = 2;
+    c->worker_mode = POOL_PROCESS;
+    c->window = 128;
+    c->max_queue = 8192;
+    c->max_conns = 4096;
+    c->max_pending = 256;
+    c->frame_timeout_ms = 10000;
+    c->write_timeout_ms = 30000;
+    c->start_timeout_ms = 10000;
+    snprintf(c->log_level, sizeof c->log_level, "info");
+}
+
+__attribute__((format(printf, 5, 6))) static void cfg_err(char *err, size_t errlen, const char *path,
+                                                          int line, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s:%d: %s", path, line, what);
+}
+
+static char *cfg_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* Relative paths are relative to the config file's folder. */
+static int cfg_path(const char *cfgpath, const char *v, char *out, size_t cap)
+{
+    if (v[0] == '/' || !strchr(cfgpath, '/'))
+        return snprintf(out, cap, "%s", v) < (int)cap ? 0 : -1;
+    int dirlen = (int)(strrchr(cfgpath, '/') - cfgpath);
+    return snprintf(out, cap, "%.*s/%s", dirlen, cfgpath, v) < (int)cap ? 0 : -1;
+}
+
+static int cfg_set(const struct cfg_key *k, void *base, const char *cfgpath, const char *v,
+                   const char **why)
+{
+    char *dst = (char *)base + k->off;
+    char *end;
+    unsigned long n;
+    switch (k->type) {
+    case CT_STR:
+        if (snprintf(dst, k->size, "%s", v) >= (int)k->size) {
+            *why = "value too long";
+            return -1;
+        }
+        return 0;
+    case CT_PATH:
+        if (cfg_path(cfgpath, v, dst, k->size) != 0) {
+            *why = "path too long";
+            return -1;
+        }
+        return 0;
+    case CT_UINT:
+        errno = 0;
+        n = strtoul(v, &end, 10);
+        if (errno || *end || !isdigit((unsigned char)v[0]) || n < k->min || n > k->max) {
+            *why = "not a number in range";
+            return -1;
+        }
+        *(unsigned *)dst = (unsigned)n;
+        return 0;
+    case CT_MODE:
+        n = strtoul(v, &end, 8);
+        if (*end || !v[0] || n > k->max) {
+            *why = "not an octal file mode";
+            return -1;
+        }
+        *(mode_t *)dst = (mode_t)n;
+        return 0;
+    case CT_WMODE:
+        if (strcmp(v, "process") == 0)
+            *(enum pool_mode *)dst = POOL_PROCESS;
+        else if (strcmp(v, "thread") == 0)
+            *(enum pool_mode *)dst = POOL_THREAD;
+        else {
+            *why = "must be process or thread";
+            return -1;
+        }
+        return 0;
+    case CT_BOOL:
+        if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+            *(int *)dst = 1;
+        else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+            *(int *)dst = 0;
+        else {
+            *why = "must be yes or no";
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
+{
+    char line[2048];
+    int lineno = 0, rc = STI_ECONFIG;
+    struct cfg_cred *cur = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return STI_ECONFIG;
+    }
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            cfg_err(err, errlen, path, lineno, "line too long");
+            goto out;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = cfg_trim(line);
+        if (!*s)
+            continue;
+        if (*s == '[') {
+            char name[CFG_NAME_MAX + 2];
+            if (sscanf(s, "[credential %64[A-Za-z0-9_.-]]", name) != 1 || s[strlen(s) - 1] != ']' ||
+                strlen(name) > CFG_NAME_MAX) {
+                cfg_err(err, errlen, path, lineno, "expected [credential NAME]");
+                goto out;
+            }
+            if (c->ncred == CFG_MAX_CREDS) {
+                cfg_err(err, errlen, path, lineno, "more than %d credentials", CFG_MAX_CREDS);
+                goto out;
+            }
+            for (unsigned i = 0; i < c->ncred; i++)
+                if (strcmp(c->cred[i].name, name) == 0) {
+                    cfg_err(err, errlen, path, lineno, "credential %s defined twice", name);
+                    goto out;
+                }
+            cur = &c->cred[c->ncred++];
+            memset(cur, 0, sizeof *cur);
+            strcpy(cur->name, name);
+            cur->line = lineno;
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            cfg_err(err, errlen, path, lineno, "expected key = value");
+            goto out;
+        }
+        *eq = '\0';
+        char *key = cfg_trim(s), *val = cfg_trim(eq + 1);
+        const struct cfg_key *table = cur ? cred_keys : cfg_keys;
+        size_t n = cur ? sizeof cred_keys / sizeof cred_keys[0] : sizeof cfg_keys / sizeof cfg_keys[0];
+        const struct cfg_key *k = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(table[i].name, key) == 0)
+                k = &table[i];
+        if (!k) {
+            cfg_err(err, errlen, path, lineno, "unknown key '%s'%s", key,
+                    cur ? " in a credential section" : "");
+            goto out;
+        }
+        const char *why = "";
+        if (cfg_set(k, cur ? (void *)cur : (void *)c, path, val, &why) != 0) {
+            cfg_err(err, errlen, path, lineno, "%s: %s", key, why);
+            goto out;
+        }
+    }
+    if (!c->pin_file[0]) {
+        cfg_err(err, errlen, path, lineno, "pin_file is required");
+        goto out;
+    }
+    if (!c->token[0]) {
+        cfg_err(err, errlen, path, lineno, "token is required");
+        goto out;
+    }
+    for (unsigned i = 0; i < c->ncred; i++) {
+        struct cfg_cred *cc = &c->cred[i];
+        if (!cc->key[0] || !cc->chain[0] || !cc->x5u[0]) {
+            cfg_err(err, errlen, path, cc->line, "credential %s needs key, chain and x5u",
+                    cc->name);
+            goto out;
+        }
+    }
+    rc = STI_OK;
+out:
+    fclose(f);
+    return rc;
+}

@@ -1,0 +1,463 @@
+/* pool.c — the HSM worker pool on the I/O loop. */
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "sti_err.h"
+
+#define POOL_BACKOFF_MIN_MS 50
+#define POOL_BACKOFF_MAX_MS 2000
+
+struct pool_job {
+    struct wp_job j;
+    uint8_t retried;
+};
+
+enum worker_state { W_DOWN, W_STARTING, W_READY };
+
+struct pool_worker {
+    struct pool *p;
+    int fd;
+    pid_t pid;
+    enum worker_state state;
+    struct event *ev;
+    struct event *respawn;
+    struct pool_job *fifo; /* jobs given to this worker, in order */
+    unsigned head, count;
+    unsigned backoff_ms;
+    int started; /* has been ready or has failed once */
+};
+
+struct pool {
+    struct event_base *base;
+    struct pool_cfg cfg; /* holds the PIN: locked, wiped on free */
+    pool_result_fn on_result;
+    pool_state_fn on_state;
+    void *arg;
+    struct pool_worker *w;
+    struct pool_job *q; /* ring of waiting jobs */
+    unsigned qcap, qhead, qcount;
+    struct event *flush_ev;
+    int have_points;
+    struct wp_ready points;
+    unsigned next_start; /* workers start one at a time (see pool_start) */
+    struct pool_stats st;
+};
+
+static void pool_spawn(struct pool_worker *w);
+
+/* Starts the next worker that has never run. */
+static void pool_start_next(struct pool *p)
+{
+    if (p->next_start < p->cfg.nworkers)
+        pool_spawn(&p->w[p->next_start++]);
+}
+
+static void pool_schedule_flush(struct pool *p)
+{
+    if (!event_pending(p->flush_ev, EV_TIMEOUT, NULL))
+        event_active(p->flush_ev, EV_TIMEOUT, 0);
+}
+
+static void pool_push_back(struct pool *p, const struct pool_job *j)
+{
+    p->q[(p->qhead + p->qcount) % p->qcap] = *j;
+    p->qcount++;
+}
+
+static void pool_push_front(struct pool *p, const struct pool_job *j)
+{
+    p->qhead = (p->qhead + p->qcap - 1) % p->qcap;
+    p->q[p->qhead] = *j;
+    p->qcount++;
+}
+
+static unsigned pool_ready_count(const struct pool *p)
+{
+    return p->st.ready;
+}
+
+/* Answers every waiting job with code: used when no worker can take them. */
+static void pool_fail_queue(struct pool *p, int code)
+{
+    while (p->qcount) {
+        struct pool_job j = p->q[p->qhead];
+        p->qhead = (p->qhead + 1) % p->qcap;
+        p->qcount--;
+        p->on_result(p->arg, j.j.tag, code, NULL);
+    }
+}
+
+static void pool_worker_down(struct pool_worker *w, int cause)
+{
+    struct pool *p = w->p;
+    if (w->state == W_DOWN)
+        return;
+    if (w->state == W_READY)
+        p->st.ready--;
+    w->state = W_DOWN;
+    if (w->ev) {
+        event_free(w->ev);
+        w->ev = NULL;
+    }
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+    if (w->pid > 0) {
+        kill(w->pid, SIGKILL);
+        waitpid(w->pid, NULL, 0);
+        w->pid = 0;
+    }
+    p->st.worker_deaths++;
+    if (cause)
+        p->st.last_open_error = cause;
+    int starting = w->started == 0;
+    w->started = 1;
+    /* Give each job it held one more chance, in its original order. */
+    for (unsigned i = w->count; i-- > 0;) {
+        struct pool_job j = w->fifo[(w->head + i) % p->cfg.window];
+        if (j.retried) {
+            p->on_result(p->arg, j.j.tag, STI_EHSM_UNAVAILABLE, NULL);
+        } else {
+            j.retried = 1;
+            pool_push_front(p, &j);
+        }
+    }
+    w->head = w->count = 0;
+    /* A refused PIN is final: retrying could lock a real token. */
+    if (cause == STI_EHSM_LOGIN) {
+        p->st.login_refused = 1;
+    } else {
+        struct timeval tv = {w->backoff_ms / 1000, (w->backoff_ms % 1000) * 1000};
+        evtimer_add(w->respawn, &tv);
+    }
+    if (starting && !p->st.login_refused)
+        pool_start_next(p);
+    w->backoff_ms = w->backoff_ms * 2 > POOL_BACKOFF_MAX_MS ? POOL_BACKOFF_MAX_MS
+                                                             : w->backoff_ms * 2;
+    pool_schedule_flush(p);
+    if (p->on_state)
+        p->on_state(p->arg);
+}
+
+static struct pool_worker *pool_pick(struct pool *p)
+{
+    struct pool_worker *best = NULL;
+    for (unsigned i = 0; i < p->cfg.nworkers; i++) {
+        struct pool_worker *w = &p->w[i];
+        if (w->state == W_READY && w->count < p->cfg.window && (!best || w->count < best->count))
+            best = w;
+    }
+    return best;
+}
+
+static void pool_flush(struct pool *p)
+{
+    struct wp_job jobs[WP_BATCH];
+    uint8_t msg[WP_SIGN_MAX];
+    while (p->qcount) {
+        struct pool_worker *w = pool_pick(p);
+        if (!w)
+            break;
+        /* Split what is queued evenly over the ready workers, so one burst
+         * from one connection keeps every session busy. */
+        unsigned share = (p->qcount + p->st.ready - 1) / p->st.ready;
+        unsigned n = p->cfg.window - w->count;
+        if (n > share)
+            n = share;
+        if (n > WP_BATCH)
+            n = WP_BATCH;
+        for (unsigned i = 0; i < n; i++)
+            jobs[i] = p->q[(p->qhead + i) % p->qcap].j;
+        size_t len;
+        if (wp_sign_encode(jobs, n, msg, sizeof msg, &len) != STI_OK)
+            break;
+        ssize_t s = send(w->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break; /* the worker will answer and we flush again */
+        if (s != (ssize_t)len) {
+            pool_worker_down(w, 0);
+            continue;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            w->fifo[(w->head + w->count) % p->cfg.window] = p->q[p->qhead];
+            w->count++;
+            p->qhead = (p->qhead + 1) % p->qcap;
+            p->qcount--;
+        }
+    }
+    if (p->qcount && pool_ready_count(p) == 0)
+        pool_fail_queue(p, STI_EHSM_UNAVAILABLE);
+}
+
+static void pool_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pool_flush(arg);
+}
+
+static void pool_on_ready(struct pool_worker *w, const uint8_t *msg, size_t n)
+{
+    struct pool *p = w->p;
+    struct wp_ready r;
+    if (wp_ready_decode(msg, n, &r) != STI_OK || w->state != W_STARTING) {
+        pool_worker_down(w, STI_EINTERNAL);
+        return;
+    }
+    if (r.status != STI_OK) {
+        pool_worker_down(w, r.status);
+        return;
+    }
+    w->state = W_READY;
+    w->backoff_ms = POOL_BACKOFF_MIN_MS;
+    if (!w->started) {
+        w->started = 1;
+        pool_start_next(p);
+    }
+    p->st.ready++;
+    p->points = r;
+    p->have_points = 1;
+    if (p->on_state)
+        p->on_state(p->arg);
+}
+
+static void pool_on_results(struct pool_worker *w, const uint8_t *msg, size_t n)
+{
+    struct pool *p = w->p;
+    struct wp_result res[WP_BATCH];
+    size_t cnt;
+    if (w->state != W_READY || wp_result_decode(msg, n, res, &cnt) != STI_OK || cnt > w->count) {
+        pool_worker_down(w, STI_EINTERNAL);
+        return;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        struct pool_job *j = &w->fifo[w->head];
+        if (j->j.tag != res[i].tag) {
+            pool_worker_down(w, STI_EINTERNAL);
+            return;
+        }
+        w->head = (w->head + 1) % p->cfg.window;
+        w->count--;
+        if (res[i].status) {
+            p->st.hsm_errors++;
+            p->st.last_error = res[i].status;
+        }
+        p->on_result(p->arg, res[i].tag, res[i].status, res[i].status ? NULL : res[i].sig);
+    }
+}
+
+static void pool_worker_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pool_worker *w = arg;
+    uint8_t msg[WP_RESULT_MAX > WP_READY_MAX ? WP_RESULT_MAX : WP_READY_MAX];
+    (void)what;
+    /* Drain every message that is there: one wake-up, many batches. */
+    for (int i = 0; i < 64 && w->state != W_DOWN; i++) {
+        ssize_t n = recv(fd, msg, sizeof msg, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            break;
+        if (n <= 0) {
+            pool_worker_down(w, 0);
+            return;
+        }
+        if (msg[0] == WP_READY)
+            pool_on_ready(w, msg, (size_t)n);
+        else
+            pool_on_results(w, msg, (size_t)n);
+    }
+    pool_schedule_flush(w->p);
+}
+
+static void *pool_thread_main(void *arg)
+{
+    worker_run((int)(intptr_t)arg);
+    return NULL;
+}
+
+static void pool_spawn(struct pool_worker *w)
+{
+    struct pool *p = w->p;
+    int sv[2] = {-1, -1};
+    uint8_t msg[WP_CONFIG_MAX];
+    size_t len = 0;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        goto fail;
+    if (p->cfg.mode == POOL_PROCESS) {
+        pid_t pid = fork();
+        if (pid < 0)
+            goto fail;
+        if (pid == 0) {
+            /* fd 3 of the worker is its end of the pair; nothing else. */
+            if (dup2(sv[1], 3) < 0)
+                _exit(127);
+            char *argv[] = {(char *)"stisignd", (char *)"--hsm-worker", NULL};
+            execv(p->cfg.self_exe, argv);
+            _exit(127);
+        }
+        close(sv[1]);
+        sv[1] = -1;
+        w->pid = pid;
+    } else {
+        pthread_t t;
+        if (pthread_create(&t, NULL, pool_thread_main, (void *)(intptr_t)sv[1]) != 0)
+            goto fail;
+        pthread_detach(t);
+        sv[1] = -1; /* the thread owns it now */
+    }
+    w->fd = sv[0];
+    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
+    if (wp_config_encode(&p->cfg.wc, msg, sizeof msg, &len) != STI_OK ||
+        send(w->fd, msg, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        hsm_wipe(msg, sizeof msg);
+        w->state = W_STARTING;
+        pool_worker_down(w, STI_EINTERNAL);
+        return;
+    }
+    hsm_wipe(msg, sizeof msg);
+    w->ev = event_new(p->base, w->fd, EV_READ | EV_PERSIST, pool_worker_cb, w);
+    event_add(w->ev, NULL);
+    w->state = W_STARTING;
+    return;
+fail:
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    w->state = W_STARTING;
+    w->fd = -1;
+    pool_worker_down(w, STI_EINTERNAL);
+}
+
+static void pool_respawn_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pool_worker *w = arg;
+    (void)fd;
+    (void)what;
+    w->p->st.respawns++;
+    pool_spawn(w);
+}
+
+int pool_start(struct event_base *base, const struct pool_cfg *cfg, pool_result_fn on_result,
+               pool_state_fn on_state, void *arg, struct pool **out)
+{
+    int rc;
+    struct pool *p = calloc(1, sizeof *p);
+    STI_CHECK(p, STI_ENOMEM);
+    mlock(&p->cfg, sizeof p->cfg);
+    p->cfg = *cfg;
+    p->base = base;
+    p->on_result = on_result;
+    p->on_state = on_state;
+    p->arg = arg;
+    STI_CHECK(cfg->nworkers >= 1 && cfg->nworkers <= 256, STI_ECONFIG);
+    STI_CHECK(cfg->window >= 1 && cfg->max_queue >= 1, STI_ECONFIG);
+    /* Room for every job a dying worker hands back. */
+    p->qcap = cfg->max_queue + cfg->nworkers * cfg->window;
+    p->q = calloc(p->qcap, sizeof *p->q);
+    p->w = calloc(cfg->nworkers, sizeof *p->w);
+    p->flush_ev = event_new(base, -1, 0, pool_flush_cb, p);
+    STI_CHECK(p->q && p->w && p->flush_ev, STI_ENOMEM);
+    p->st.workers = cfg->nworkers;
+    for (unsigned i = 0; i < cfg->nworkers; i++) {
+        struct pool_worker *w = &p->w[i];
+        w->p = p;
+        w->fd = -1;
+        w->backoff_ms = POOL_BACKOFF_MIN_MS;
+        w->fifo = calloc(cfg->window, sizeof *w->fifo);
+        w->respawn = evtimer_new(base, pool_respawn_cb, w);
+        STI_CHECK(w->fifo && w->respawn, STI_ENOMEM);
+    }
+    /* One at a time: SoftHSM2 mis-reads its token files when several
+     * processes initialise at once, and a slow token is not helped either.
+     * Each worker starts the next when it is ready or has failed. */
+    pool_start_next(p);
+    *out = p;
+    p = NULL;
+    rc = STI_OK;
+out:
+    pool_free(p);
+    return rc;
+}
+
+void pool_free(struct pool *p)
+{
+    if (!p)
+        return;
+    for (unsigned i = 0; p->w && i < p->cfg.nworkers; i++) {
+        struct pool_worker *w = &p->w[i];
+        if (w->ev)
+            event_free(w->ev);
+        if (w->fd >= 0)
+            close(w->fd);
+        if (w->pid > 0) {
+            kill(w->pid, SIGTERM);
+            waitpid(w->pid, NULL, 0);
+        }
+        if (w->respawn)
+            event_free(w->respawn);
+        free(w->fifo);
+    }
+    if (p->flush_ev)
+        event_free(p->flush_ev);
+    free(p->w);
+    free(p->q);
+    hsm_wipe(&p->cfg, sizeof p->cfg);
+    munlock(&p->cfg, sizeof p->cfg);
+    free(p);
+}
+
+int pool_submit(struct pool *p, uint32_t tag, uint16_t key, const uint8_t digest[32])
+{
+    if (pool_ready_count(p) == 0)
+        return STI_EHSM_UNAVAILABLE;
+    if (p->qcount >= p->cfg.max_queue)
+        return STI_EBUSY;
+    struct pool_job j;
+    j.j.tag = tag;
+    j.j.key = key;
+    memcpy(j.j.digest, digest, 32);
+    j.retried = 0;
+    pool_push_back(p, &j);
+    pool_schedule_flush(p);
+    return STI_OK;
+}
+
+int pool_key_point(const struct pool *p, size_t k, uint8_t point[HSM_EC_POINT_LEN])
+{
+    if (!p->have_points)
+        return STI_EHSM_UNAVAILABLE;
+    if (k >= p->points.nkeys)
+        return STI_EINVAL;
+    if (p->points.key_status[k])
+        return p->points.key_status[k];
+    memcpy(point, p->points.point[k], HSM_EC_POINT_LEN);
+    return STI_OK;
+}
+
+void pool_stats(const struct pool *p, struct pool_stats *st)
+{
+    *st = p->st;
+    st->queued = p->qcount;
+    unsigned inflight = 0;
+    for (unsigned i = 0; i < p->cfg.nworkers; i++)
+        inflight += p->w[i].count;
+    st->in_flight = inflight;
+    unsigned started = 0;
+    for (unsigned i = 0; i < p->cfg.nworkers; i++)
+        started += p->w[i].started;
+    st->started = started;
+}

@@ -1,0 +1,65 @@
+/*
+ * pool.h — the HSM worker pool as the I/O loop sees it.
+ *
+ * Jobs (a tag, a key index, a digest) go into one bounded queue; after each
+ * loop wake-up the queue is flushed to workers in batches, least-loaded
+ * first, each worker holding at most `window` jobs. Workers answer in the
+ * order they were given jobs. Every job is answered exactly once through
+ * the result callback: with a signature, with the worker's HSM error, or —
+ * when its worker died — by a retry on another worker, and if that worker
+ * dies too, with STI_EHSM_UNAVAILABLE. A dead worker is replaced after a
+ * backoff. With no worker ready, submit fails at once (never an unbounded
+ * queue behind an absent token).
+ *
+ * Workers are processes (fork+exec of this binary with --hsm-worker: the
+ * token session lives apart from the code that parses network bytes) or
+ * threads; the same worker_run code serves both. Runs on one event_base.
+ * The pool keeps the worker configuration, PIN included, in locked memory
+ * to configure replacements, and wipes it on free.
+ */
+#ifndef STI_POOL_H
+#define STI_POOL_H
+
+#include <stdint.h>
+
+#include "workproto.h"
+
+struct event_base;
+struct pool;
+
+enum pool_mode { POOL_PROCESS = 0, POOL_THREAD = 1 };
+
+struct pool_cfg {
+    unsigned nworkers;
+    enum pool_mode mode;
+    unsigned window;    /* jobs in flight per worker */
+    unsigned max_queue; /* jobs waiting for a worker */
+    char self_exe[512]; /* for POOL_PROCESS */
+    struct wp_config wc;
+};
+
+typedef void (*pool_result_fn)(void *arg, uint32_t tag, int status, const uint8_t *sig);
+/* Called when a worker becomes ready or goes down. */
+typedef void (*pool_state_fn)(void *arg);
+
+struct pool_stats {
+    unsigned workers, ready, in_flight, queued;
+    unsigned started; /* workers that have been ready or failed at least once */
+    uint64_t respawns, hsm_errors, worker_deaths;
+    int last_error;      /* last HSM error code, 0 if none since start */
+    int last_open_error; /* why the last worker failed to open its session */
+    int login_refused;   /* the token refused the PIN: no worker is restarted */
+};
+
+int pool_start(struct event_base *base, const struct pool_cfg *cfg, pool_result_fn on_result,
+               pool_state_fn on_state, void *arg, struct pool **out);
+void pool_free(struct pool *p);
+/* STI_OK: queued, the callback will answer. Otherwise nothing was queued:
+ * STI_EHSM_UNAVAILABLE (no worker ready) or STI_EBUSY (queue full). */
+int pool_submit(struct pool *p, uint32_t tag, uint16_t key, const uint8_t digest[32]);
+/* Public point of key k as reported by a ready worker; STI_EHSM_KEY when
+ * the worker could not find it, STI_EHSM_UNAVAILABLE when none is ready. */
+int pool_key_point(const struct pool *p, size_t k, uint8_t point[HSM_EC_POINT_LEN]);
+void pool_stats(const struct pool *p, struct pool_stats *st);
+
+#endif

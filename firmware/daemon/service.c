@@ -1,0 +1,364 @@
+/* service.c — sign, health and list-credentials on the RPC. */
+#include "service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "sti_err.h"
+#include "wire.h"
+
+#ifndef STI_VERSION
+#define STI_VERSION "dev"
+#endif
+
+#define SVC_RESP_MAX (WIRE_HDR_LEN + PP_IDENTITY_MAX + 256)
+
+struct svc_job {
+    struct rpc_conn_ref conn;
+    uint32_t req_id;
+    const struct cred *cred;
+    int64_t iat;
+    char origid[UUID_BUF];
+    size_t si_len;
+    char si[PP_SIGNING_INPUT_MAX];
+};
+
+struct svc {
+    struct cred_table *creds;
+    struct pool *pool;
+    struct rpc_server *srv;
+    struct svc_job *jobs;
+    uint32_t *free_jobs;
+    uint32_t nfree, max_jobs;
+    uint8_t rnd[4096]; /* kernel randomness for origids, refilled in bulk */
+    size_t rnd_off;
+    time_t started;
+    struct svc_counters cnt;
+};
+
+int svc_new(struct cred_table *creds, uint32_t max_jobs, struct svc **out)
+{
+    struct svc *s = calloc(1, sizeof *s);
+    if (!s)
+        return STI_ENOMEM;
+    s->creds = creds;
+    s->max_jobs = max_jobs;
+    s->jobs = calloc(max_jobs, sizeof *s->jobs);
+    s->free_jobs = calloc(max_jobs, sizeof *s->free_jobs);
+    if (!s->jobs || !s->free_jobs) {
+        svc_free(s);
+        return STI_ENOMEM;
+    }
+    /* LIFO free list: the hottest slots are reused, the rest stay untouched. */
+    for (uint32_t i = 0; i < max_jobs; i++)
+        s->free_jobs[s->nfree++] = max_jobs - 1 - i;
+    s->rnd_off = sizeof s->rnd;
+    s->started = time(NULL);
+    *out = s;
+    return STI_OK;
+}
+
+void svc_free(struct svc *s)
+{
+    if (!s)
+        return;
+    free(s->jobs);
+    free(s->free_jobs);
+    free(s);
+}
+
+void svc_attach(struct svc *s, struct pool *pool, struct rpc_server *srv)
+{
+    s->pool = pool;
+    s->srv = srv;
+}
+
+void svc_counters(const struct svc *s, struct svc_counters *c)
+{
+    *c = s->cnt;
+}
+
+static int svc_random16(struct svc *s, uint8_t out[16])
+{
+    if (s->rnd_off + 16 > sizeof s->rnd) {
+        if (getrandom(s->rnd, sizeof s->rnd, 0) != (ssize_t)sizeof s->rnd)
+            return STI_EINTERNAL;
+        s->rnd_off = 0;
+    }
+    memcpy(out, s->rnd + s->rnd_off, 16);
+    memset(s->rnd + s->rnd_off, 0, 16);
+    s->rnd_off += 16;
+    return STI_OK;
+}
+
+static void svc_reply_error(struct rpc_conn *c, uint8_t op, uint32_t id, int code)
+{
+    uint8_t frame[512];
+    struct buf_wr w;
+    buf_wr_init(&w, frame, sizeof frame);
+    if (wire_error_frame(&w, op, id, (uint16_t)code, sti_strerror(code)) == STI_OK)
+        rpc_conn_send(c, frame, w.off);
+}
+
+/* Everything a sign request needs before the HSM: decode, normalise,
+ * choose the credential, build and hash the signing input. */
+static int svc_sign_prepare(struct svc *s, const uint8_t *body, size_t n, struct svc_job *job,
+                            uint8_t digest[32])
+{
+    struct wire_sign_req req;
+    struct pp_claims cl;
+    int rc;
+    STI_TRY(wire_sign_req_decode(body, n, &req));
+    memset(&cl, 0, sizeof cl);
+    STI_TRY(tn_normalize(req.orig, strlen(req.orig), cl.orig));
+    for (unsigned i = 0; i < req.ndest; i++)
+        STI_TRY(tn_normalize(req.dest[i], strlen(req.dest[i]), cl.dest[i]));
+    cl.ndest = req.ndest;
+    cl.attest = req.attest;
+    if (req.has_origid) {
+        STI_TRY(uuid_normalize(req.origid, strlen(req.origid), cl.origid));
+    } else {
+        uint8_t r[16];
+        STI_TRY(svc_random16(s, r));
+        uuid_v4_format(r, cl.origid);
+    }
+    STI_CHECK(!req.has_iat || req.iat <= INT64_MAX, STI_EIAT);
+    time_t now = time(NULL);
+    cl.iat = req.has_iat ? (int64_t)req.iat : (int64_t)now;
+    STI_TRY(pp_claims_check(&cl));
+    STI_TRY(cred_select(s->creds, cl.orig, now, &job->cred));
+    STI_TRY(pp_signing_input(job->cred->hdr_b64, job->cred->hdr_len, &cl, job->si, sizeof job->si,
+                             &job->si_len));
+    pp_digest(job->si, job->si_len, digest);
+    job->iat = cl.iat;
+    memcpy(job->origid, cl.origid, sizeof job->origid);
+out:
+    return rc;
+}
+
+static void svc_sign(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h,
+                     const uint8_t *body, size_t n)
+{
+    uint8_t digest[32];
+    if (s->nfree == 0) {
+        s->cnt.failed++;
+        svc_reply_error(c, WIRE_OP_SIGN, h->id, STI_EBUSY);
+        return;
+    }
+    uint32_t tag = s->free_jobs[s->nfree - 1];
+    struct svc_job *job = &s->jobs[tag];
+    int rc = svc_sign_prepare(s, body, n, job, digest);
+    if (rc == STI_OK)
+        rc = pool_submit(s->pool, tag, job->cred->key_idx, digest);
+    if (rc) {
+        s->cnt.failed++;
+        svc_reply_error(c, WIRE_OP_SIGN, h->id, rc);
+        return;
+    }
+    s->nfree--;
+    job->conn = rpc_conn_ref(c);
+    job->req_id = h->id;
+    s->cnt.in_flight++;
+    rpc_conn_hold(c);
+}
+
+void svc_on_result(void *arg, uint32_t tag, int status, const uint8_t *sig)
+{
+    struct svc *s = arg;
+    struct svc_job *job = &s->jobs[tag];
+    struct rpc_conn *c = rpc_conn_get(s->srv, job->conn);
+    s->free_jobs[s->nfree++] = tag;
+    s->cnt.in_flight--;
+    if (status) {
+        s->cnt.failed++;
+        if (c) {
+            svc_reply_error(c, WIRE_OP_SIGN, job->req_id, status);
+            rpc_conn_release(c);
+        }
+        return;
+    }
+    s->cnt.signed_ok++;
+    ((struct cred *)job->cred)->signed_ok++;
+    if (!c)
+        return; /* the client left; the signature is dropped, not misdelivered */
+    static uint8_t frame[SVC_RESP_MAX];
+    struct buf_wr w;
+    buf_wr_init(&w, frame, sizeof frame);
+    int rc = wire_frame_begin(&w, WIRE_OP_SIGN | WIRE_RESPONSE_BIT, 0, job->req_id);
+    /* The Identity value is written straight into the frame. */
+    size_t slot = 0, idlen = 0;
+    if (!rc)
+        rc = wire_nest_begin(&w, WIRE_T_IDENTITY, &slot);
+    if (!rc)
+        rc = pp_identity(job->si, job->si_len, sig, job->cred->x5u, (char *)w.p + w.off,
+                         w.cap - w.off, &idlen);
+    if (!rc) {
+        w.off += idlen;
+        rc = wire_nest_end(&w, slot);
+    }
+    if (!rc)
+        rc = wire_put_str(&w, WIRE_T_CRED, job->cred->name);
+    if (!rc)
+        rc = wire_put_str(&w, WIRE_T_USED_ORIGID, job->origid);
+    if (!rc)
+        rc = wire_put_u64(&w, WIRE_T_USED_IAT, (uint64_t)job->iat);
+    if (!rc)
+        rc = wire_frame_end(&w);
+    if (rc)
+        svc_reply_error(c, WIRE_OP_SIGN, job->req_id, STI_EINTERNAL);
+    else
+        rpc_conn_send(c, frame, w.off);
+    rpc_conn_release(c);
+}
+
+void svc_on_pool_state(void *arg)
+{
+    struct svc *s = arg;
+    struct pool_stats st;
+    if (!s->pool)
+        return;
+    pool_stats(s->pool, &st);
+    log_info("hsm workers ready: %u of %u", st.ready, st.workers);
+}
+
+static unsigned svc_valid_creds(const struct svc *s, time_t now)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < s->creds->n; i++)
+        n += cred_state(&s->creds->c[i], now) == WIRE_CRED_VALID;
+    return n;
+}
+
+static void svc_health(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h,
+                       const uint8_t *body, size_t n)
+{
+    uint8_t frame[1024];
+    struct buf_wr w;
+    struct pool_stats ps;
+    int rc = wire_empty_req_decode(body, n);
+    if (rc) {
+        svc_reply_error(c, WIRE_OP_HEALTH, h->id, rc);
+        return;
+    }
+    time_t now = time(NULL);
+    pool_stats(s->pool, &ps);
+    unsigned valid = svc_valid_creds(s, now);
+    uint8_t state = WIRE_STATE_READY;
+    char reason[200] = "";
+    if (ps.ready == 0) {
+        state = WIRE_STATE_DOWN;
+        snprintf(reason, sizeof reason, "no HSM worker ready: %s",
+                 ps.last_open_error ? sti_strerror(ps.last_open_error) : "starting");
+    } else if (valid == 0) {
+        state = WIRE_STATE_DOWN;
+        snprintf(reason, sizeof reason, "no valid credential");
+    } else if (ps.ready < ps.workers) {
+        state = WIRE_STATE_DEGRADED;
+        snprintf(reason, sizeof reason, "%u of %u HSM workers ready", ps.ready, ps.workers);
+    }
+    buf_wr_init(&w, frame, sizeof frame);
+    rc = wire_frame_begin(&w, WIRE_OP_HEALTH | WIRE_RESPONSE_BIT, 0, h->id);
+    if (!rc)
+        rc = wire_put_u8(&w, WIRE_T_STATE, state);
+    if (!rc)
+        rc = wire_put_u32(&w, WIRE_T_WORKERS, ps.workers);
+    if (!rc)
+        rc = wire_put_u32(&w, WIRE_T_WORKERS_READY, ps.ready);
+    if (!rc)
+        rc = wire_put_u64(&w, WIRE_T_SIGNED, s->cnt.signed_ok);
+    if (!rc)
+        rc = wire_put_u64(&w, WIRE_T_FAILED, s->cnt.failed);
+    if (!rc)
+        rc = wire_put_u64(&w, WIRE_T_UPTIME, (uint64_t)(now - s->started));
+    if (!rc)
+        rc = wire_put_str(&w, WIRE_T_VERSION, STI_VERSION);
+    if (!rc)
+        rc = wire_put_u32(&w, WIRE_T_CREDS_VALID, valid);
+    if (!rc)
+        rc = wire_put_u64(&w, WIRE_T_HSM_ERRORS, ps.hsm_errors);
+    if (!rc)
+        rc = wire_put_u16(&w, WIRE_T_LAST_HSM_ERROR, (uint16_t)ps.last_error);
+    if (!rc)
+        rc = wire_put_u32(&w, WIRE_T_IN_FLIGHT, s->cnt.in_flight);
+    if (!rc && reason[0])
+        rc = wire_put_str(&w, WIRE_T_REASON, reason);
+    if (!rc)
+        rc = wire_frame_end(&w);
+    if (rc)
+        svc_reply_error(c, WIRE_OP_HEALTH, h->id, STI_EINTERNAL);
+    else
+        rpc_conn_send(c, frame, w.off);
+}
+
+static void svc_list_creds(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h,
+                           const uint8_t *body, size_t n)
+{
+    static uint8_t frame[WIRE_MAX_RESPONSE];
+    struct buf_wr w;
+    int rc = wire_empty_req_decode(body, n);
+    if (rc) {
+        svc_reply_error(c, WIRE_OP_LIST_CREDS, h->id, rc);
+        return;
+    }
+    time_t now = time(NULL);
+    buf_wr_init(&w, frame, sizeof frame);
+    rc = wire_frame_begin(&w, WIRE_OP_LIST_CREDS | WIRE_RESPONSE_BIT, 0, h->id);
+    for (size_t i = 0; !rc && i < s->creds->n; i++) {
+        const struct cred *cr = &s->creds->c[i];
+        size_t slot;
+        rc = wire_nest_begin(&w, WIRE_T_CRED_ENTRY, &slot);
+        if (!rc)
+            rc = wire_put_str(&w, WIRE_T_C_LABEL, cr->name);
+        if (!rc)
+            rc = wire_put_str(&w, WIRE_T_C_X5U, cr->x5u);
+        if (!rc)
+            rc = wire_put_str(&w, WIRE_T_C_SUBJECT, cr->subject);
+        if (!rc)
+            rc = wire_put_str(&w, WIRE_T_C_SCOPE, cr->scope_text);
+        if (!rc)
+            rc = wire_put_u64(&w, WIRE_T_C_NOT_BEFORE, (uint64_t)cr->not_before);
+        if (!rc)
+            rc = wire_put_u64(&w, WIRE_T_C_NOT_AFTER, (uint64_t)cr->not_after);
+        if (!rc)
+            rc = wire_put_u8(&w, WIRE_T_C_STATE, (uint8_t)cred_state(cr, now));
+        if (!rc)
+            rc = wire_put_u64(&w, WIRE_T_C_SIGNED, cr->signed_ok);
+        if (!rc)
+            rc = wire_nest_end(&w, slot);
+    }
+    if (!rc)
+        rc = wire_frame_end(&w);
+    if (rc)
+        svc_reply_error(c, WIRE_OP_LIST_CREDS, h->id, rc == STI_ETOOLONG ? STI_ETOOLONG : rc);
+    else
+        rpc_conn_send(c, frame, w.off);
+}
+
+static void svc_on_frame(void *arg, struct rpc_conn *c, const struct wire_hdr *h,
+                         const uint8_t *body, size_t n)
+{
+    struct svc *s = arg;
+    switch (h->op) {
+    case WIRE_OP_SIGN:
+        svc_sign(s, c, h, body, n);
+        break;
+    case WIRE_OP_HEALTH:
+        svc_health(s, c, h, body, n);
+        break;
+    case WIRE_OP_LIST_CREDS:
+        svc_list_creds(s, c, h, body, n);
+        break;
+    default:
+        svc_reply_error(c, h->op, h->id, STI_EPROTO_OP);
+    }
+}
+
+void svc_handler(struct svc *s, struct rpc_handler *h)
+{
+    memset(h, 0, sizeof *h);
+    h->on_frame = svc_on_frame;
+    h->arg = s;
+}

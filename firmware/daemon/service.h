@@ -1,0 +1,38 @@
+/*
+ * service.h — the RPC operations of stisignd: sign, health, list
+ * credentials. Glue between the transport (rpc/server), the credentials
+ * and the HSM worker pool.
+ *
+ * Conventions: one struct svc per daemon, on the loop thread. Sign requests
+ * take a job slot from a fixed table (no allocation per request); the slot
+ * index is the pool tag. Every request gets exactly one answer unless its
+ * connection closed first.
+ */
+#ifndef STI_SERVICE_H
+#define STI_SERVICE_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "cred.h"
+#include "pool.h"
+#include "server.h"
+
+struct svc;
+
+struct svc_counters {
+    uint64_t signed_ok, failed;
+    uint32_t in_flight;
+};
+
+int svc_new(struct cred_table *creds, uint32_t max_jobs, struct svc **out);
+void svc_free(struct svc *s);
+/* Wires the pool and server in after they are created. */
+void svc_attach(struct svc *s, struct pool *pool, struct rpc_server *srv);
+/* The handler to give rpc_server_start, and the pool callbacks. */
+void svc_handler(struct svc *s, struct rpc_handler *h);
+void svc_on_result(void *arg, uint32_t tag, int status, const uint8_t *sig);
+void svc_on_pool_state(void *arg);
+void svc_counters(const struct svc *s, struct svc_counters *c);
+
+#endif

@@ -1,0 +1,296 @@
+/*
+ * stisignd.c — the daemon: reads the configuration, starts the HSM
+ * workers, checks every credential against its token key, then serves the
+ * signing RPC on the event loop until SIGTERM/SIGINT.
+ *
+ *   stisignd -c FILE [--check]     run (or only check the configuration)
+ *   stisignd --hsm-worker          internal: an HSM worker on fd 3
+ */
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "cred.h"
+#include "log.h"
+#include "pool.h"
+#include "server.h"
+#include "service.h"
+#include "sti_err.h"
+#include "workproto.h"
+
+struct daemon {
+    struct cfg cfg;
+    struct cred_table creds;
+    struct event_base *base;
+    struct pool *pool;
+    struct svc *svc;
+    struct rpc_server *srv;
+    struct event *sig_term, *sig_int, *start_timer;
+    int start_failed;
+};
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: stisignd -c CONFIG [--check]\n");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+    (void)what;
+    log_info("signal %d: shutting down", (int)sig);
+    event_base_loopbreak(d->base);
+}
+
+/* Raise the descriptor limit: one per client connection. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int daemon_pool_cfg(struct daemon *d, struct pool_cfg *pc)
+{
+    int rc;
+    memset(pc, 0, sizeof *pc);
+    pc->nworkers = d->cfg.workers;
+    pc->mode = d->cfg.worker_mode;
+    pc->window = d->cfg.window;
+    pc->max_queue = d->cfg.max_queue;
+    ssize_t n = readlink("/proc/self/exe", pc->self_exe, sizeof pc->self_exe - 1);
+    if (n <= 0)
+        return STI_EINTERNAL;
+    pc->self_exe[n] = '\0';
+    snprintf(pc->wc.module, sizeof pc->wc.module, "%s", d->cfg.module);
+    struct hsm_key_sel dummy;
+    if ((rc = hsm_uri_parse(d->cfg.token, &pc->wc.token, &dummy)))
+        return rc;
+    cred_key_sels(&d->creds, pc->wc.keys, &pc->wc.nkeys);
+    return hsm_pin_read(d->cfg.pin_file, pc->wc.pin, sizeof pc->wc.pin, &pc->wc.pin_len);
+}
+
+static void on_start_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    (void)fd;
+    (void)what;
+    d->start_failed = 1;
+    event_base_loopbreak(d->base);
+}
+
+static void on_result(void *arg, uint32_t tag, int status, const uint8_t *sig)
+{
+    struct daemon *d = arg;
+    svc_on_result(d->svc, tag, status, sig);
+}
+
+static void on_pool_state_start(void *arg)
+{
+    struct daemon *d = arg;
+    struct pool_stats st;
+    if (!d->pool)
+        return;
+    pool_stats(d->pool, &st);
+    if (d->srv) {
+        svc_on_pool_state(d->svc);
+        return;
+    }
+    /* Still starting: stop waiting once every worker has had its first
+     * try and one is ready, or when the token refused the PIN. A missing
+     * token is retried until the start timeout. */
+    if ((st.ready > 0 && st.started == st.workers) || st.login_refused)
+        event_base_loopbreak(d->base);
+}
+
+/* Runs the loop until one worker is ready; then checks the credentials
+ * against the public keys the token reports. */
+static int daemon_wait_ready(struct daemon *d)
+{
+    struct timeval tv = {d->cfg.start_timeout_ms / 1000, (d->cfg.start_timeout_ms % 1000) * 1000};
+    struct pool_stats st;
+    d->start_timer = evtimer_new(d->base, on_start_timeout, d);
+    evtimer_add(d->start_timer, &tv);
+    event_base_dispatch(d->base);
+    evtimer_del(d->start_timer);
+    pool_stats(d->pool, &st);
+    if (st.ready == 0) {
+        int why = st.last_open_error ? st.last_open_error : STI_ETIMEOUT;
+        log_error("HSM workers could not start: %s (%s)", sti_strerror(why), sti_errname(why));
+        return why;
+    }
+    for (size_t i = 0; i < d->creds.n; i++) {
+        struct cred *c = &d->creds.c[i];
+        uint8_t point[HSM_EC_POINT_LEN];
+        int rc = pool_key_point(d->pool, c->key_idx, point);
+        if (rc == STI_OK)
+            rc = cred_bind(c, point);
+        if (rc) {
+            log_error("credential %s: %s (%s)", c->name, sti_strerror(rc), sti_errname(rc));
+            return rc;
+        }
+        time_t now = time(NULL);
+        int state = cred_state(c, now);
+        log_info("credential %s: %s, scope %s, x5u %s", c->name,
+                 state == 0   ? "valid"
+                 : state == 1 ? "EXPIRED (not used)"
+                 : state == 2 ? "NOT YET VALID (not used)"
+                              : "unavailable",
+                 c->scope_text, c->x5u);
+    }
+    return STI_OK;
+}
+
+static int daemon_run(struct daemon *d)
+{
+    int rc;
+    struct pool_cfg pc;
+    struct rpc_server_cfg sc;
+    struct rpc_handler h;
+    char err[512] = "";
+
+    if ((rc = cred_load(&d->creds, &d->cfg, err, sizeof err))) {
+        log_error("%s", err);
+        return rc;
+    }
+    if ((rc = daemon_pool_cfg(d, &pc))) {
+        hsm_wipe(&pc, sizeof pc);
+        log_error("HSM configuration: %s (%s)", sti_strerror(rc), sti_errname(rc));
+        return rc;
+    }
+    d->base = event_base_new();
+    if (!d->base)
+        return STI_ENOMEM;
+    if ((rc = svc_new(&d->creds, d->cfg.max_queue + d->cfg.workers * d->cfg.window, &d->svc)))
+        return rc;
+    rc = pool_start(d->base, &pc, on_result, on_pool_state_start, d, &d->pool);
+    hsm_wipe(&pc, sizeof pc);
+    if (rc) {
+        log_error("worker pool: %s", sti_strerror(rc));
+        return rc;
+    }
+    if ((rc = daemon_wait_ready(d)))
+        return rc;
+
+    rpc_server_cfg_defaults(&sc);
+    sc.path = d->cfg.socket;
+    sc.mode = d->cfg.socket_mode;
+    sc.max_conns = d->cfg.max_conns;
+    sc.max_pending = d->cfg.max_pending;
+    sc.frame_timeout_ms = d->cfg.frame_timeout_ms;
+    sc.write_timeout_ms = d->cfg.write_timeout_ms;
+    if (d->cfg.socket_group[0]) {
+        struct group *g = getgrnam(d->cfg.socket_group);
+        if (!g) {
+            log_error("socket_group %s: no such group", d->cfg.socket_group);
+            return STI_ECONFIG;
+        }
+        sc.gid = g->gr_gid;
+    }
+    svc_handler(d->svc, &h);
+    if ((rc = rpc_server_start(d->base, &sc, &h, &d->srv))) {
+        log_error("socket %s: %s", d->cfg.socket, sti_strerror(rc));
+        return rc;
+    }
+    svc_attach(d->svc, d->pool, d->srv);
+
+    d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+    d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
+    evsignal_add(d->sig_term, NULL);
+    evsignal_add(d->sig_int, NULL);
+    if (d->cfg.pid_file[0]) {
+        FILE *f = fopen(d->cfg.pid_file, "w");
+        if (f) {
+            fprintf(f, "%ld\n", (long)getpid());
+            fclose(f);
+        }
+    }
+    log_info("ready: signing on %s with %zu credential(s), %u HSM worker(s) (%s)", d->cfg.socket,
+             d->creds.n, d->cfg.workers, d->cfg.worker_mode == POOL_PROCESS ? "process" : "thread");
+    event_base_dispatch(d->base);
+    return STI_OK;
+}
+
+static void daemon_free(struct daemon *d)
+{
+    if (d->srv)
+        rpc_server_free(d->srv);
+    if (d->pool)
+        pool_free(d->pool);
+    svc_free(d->svc);
+    if (d->sig_term)
+        event_free(d->sig_term);
+    if (d->sig_int)
+        event_free(d->sig_int);
+    if (d->start_timer)
+        event_free(d->start_timer);
+    if (d->base)
+        event_base_free(d->base);
+    cred_free(&d->creds);
+    if (d->cfg.pid_file[0])
+        unlink(d->cfg.pid_file);
+}
+
+int main(int argc, char **argv)
+{
+    static struct daemon d;
+    const char *cfgpath = NULL;
+    int check_only = 0;
+
+    /* Secrets live in this process: no core dumps, no ptrace by others. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (argc == 2 && strcmp(argv[1], "--hsm-worker") == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        signal(SIGPIPE, SIG_IGN);
+        return worker_run(3) == STI_OK ? 0 : 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+            cfgpath = argv[++i];
+        else if (strcmp(argv[i], "--check") == 0)
+            check_only = 1;
+        else {
+            usage();
+            return 2;
+        }
+    }
+    if (!cfgpath) {
+        usage();
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    cfg_defaults(&d.cfg);
+    char err[512];
+    if (cfg_load(cfgpath, &d.cfg, err, sizeof err) != STI_OK) {
+        fprintf(stderr, "stisignd: %s\n", err);
+        return 1;
+    }
+    enum log_level lvl = LOG_LVL_INFO;
+    log_level_parse(d.cfg.log_level, &lvl);
+    log_setup("stisignd", d.cfg.log_syslog, lvl);
+    if (check_only) {
+        int rc = cred_load(&d.creds, &d.cfg, err, sizeof err);
+        if (rc)
+            fprintf(stderr, "stisignd: %s\n", err);
+        else
+            printf("configuration ok: %zu credential(s)\n", d.creds.n);
+        cred_free(&d.creds);
+        return rc ? 1 : 0;
+    }
+    int rc = daemon_run(&d);
+    daemon_free(&d);
+    return rc == STI_OK ? 0 : 1;
+}

@@ -1,0 +1,116 @@
+/* worker.c — the HSM worker: the one place of the daemon that holds a token
+ * session. Reads fixed-layout messages from its socketpair only. */
+#include "workproto.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sti_err.h"
+
+static ssize_t worker_recv(int fd, uint8_t *buf, size_t cap)
+{
+    for (;;) {
+        ssize_t n = recv(fd, buf, cap, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n;
+    }
+}
+
+static int worker_send(int fd, const uint8_t *buf, size_t n)
+{
+    for (;;) {
+        ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        return w == (ssize_t)n ? STI_OK : STI_EIO;
+    }
+}
+
+static int worker_open(struct wp_config *cfg, struct hsm_module **m, struct hsm_signer **s,
+                       struct wp_ready *ready)
+{
+    int rc;
+    memset(ready, 0, sizeof *ready);
+    ready->nkeys = cfg->nkeys;
+    STI_TRY(hsm_module_load(cfg->module, m));
+    /* A missing key is reported per key, so the daemon can name the
+     * credential; the others still sign. */
+    STI_TRY(hsm_signer_open_flags(*m, &cfg->token, cfg->pin, cfg->pin_len, cfg->keys, cfg->nkeys,
+                                  HSM_OPEN_ALLOW_MISSING, s));
+    for (size_t k = 0; k < cfg->nkeys; k++)
+        ready->key_status[k] = (uint16_t)hsm_signer_pubkey(*s, k, ready->point[k]);
+out:
+    ready->status = (uint16_t)rc;
+    return rc;
+}
+
+/* Per-worker storage, allocated once: threads of one process each have
+ * their own, and the sign loop itself never allocates. */
+struct worker_mem {
+    uint8_t in[WP_CONFIG_MAX + 64];
+    uint8_t out[WP_RESULT_MAX];
+    struct wp_config cfg;
+    struct wp_ready ready;
+    struct wp_job jobs[WP_BATCH];
+    struct wp_result res[WP_BATCH];
+};
+
+int worker_run(int fd)
+{
+    struct worker_mem *wm = calloc(1, sizeof *wm);
+    struct hsm_module *m = NULL;
+    struct hsm_signer *s = NULL;
+    size_t n, len;
+    int rc;
+
+    ssize_t got = -1;
+    if (!wm) {
+        close(fd);
+        return STI_ENOMEM;
+    }
+    uint8_t *in = wm->in, *out = wm->out;
+    struct wp_job *jobs = wm->jobs;
+    struct wp_result *res = wm->res;
+    got = worker_recv(fd, in, sizeof wm->in);
+    STI_CHECK(got > 0, STI_ECLOSED);
+    rc = wp_config_decode(in, (size_t)got, &wm->cfg);
+    hsm_wipe(in, sizeof wm->in);
+    STI_TRY(rc);
+    worker_open(&wm->cfg, &m, &s, &wm->ready);
+    hsm_wipe(&wm->cfg, sizeof wm->cfg); /* the signer keeps its own locked copy */
+    STI_TRY(wp_ready_encode(&wm->ready, out, sizeof wm->out, &len));
+    STI_TRY(worker_send(fd, out, len));
+    STI_CHECK(wm->ready.status == STI_OK, wm->ready.status);
+
+    for (;;) {
+        got = worker_recv(fd, in, sizeof wm->in);
+        if (got <= 0) {
+            rc = STI_OK; /* the loop closed us: orderly end */
+            break;
+        }
+        STI_TRY(wp_sign_decode(in, (size_t)got, jobs, &n));
+        for (size_t i = 0; i < n; i++) {
+            res[i].tag = jobs[i].tag;
+            res[i].status = (uint16_t)hsm_signer_sign(s, jobs[i].key, jobs[i].digest, res[i].sig);
+            if (res[i].status)
+                memset(res[i].sig, 0, sizeof res[i].sig);
+        }
+        STI_TRY(wp_result_encode(res, n, out, sizeof wm->out, &len));
+        STI_TRY(worker_send(fd, out, len));
+    }
+out:
+    if (s)
+        hsm_signer_close(s);
+    if (m)
+        hsm_module_unload(m);
+    close(fd);
+    if (wm) {
+        hsm_wipe(wm, sizeof *wm);
+        free(wm);
+    }
+    return rc;
+}

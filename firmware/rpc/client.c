@@ -1,0 +1,486 @@
+/* client.c — libstisign: connection, blocking and pipelined calls. */
+#include "stisign.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "sti_err.h"
+#include "wire.h"
+
+#define CLIENT_OUT_CAP (256 * 1024)
+#define CLIENT_IN_CAP (2 * WIRE_MAX_RESPONSE)
+
+struct stisign_client {
+    int fd;
+    int nonblocking;
+    uint32_t next_id;
+    char *path;
+    uint8_t *out;
+    size_t out_len;
+    uint8_t *in;
+    size_t in_len;
+};
+
+static int client_open(const char *path, int *fd_out)
+{
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path)
+        return STI_EINVAL;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return STI_EIO;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return STI_ECLOSED;
+    }
+    *fd_out = fd;
+    return STI_OK;
+}
+
+int stisign_connect(const char *socket_path, struct stisign_client **out)
+{
+    int rc;
+    struct stisign_client *c = calloc(1, sizeof *c);
+    STI_CHECK(c, STI_ENOMEM);
+    c->fd = -1;
+    c->next_id = 1;
+    c->path = strdup(socket_path);
+    c->out = malloc(CLIENT_OUT_CAP);
+    c->in = malloc(CLIENT_IN_CAP);
+    STI_CHECK(c->path && c->out && c->in, STI_ENOMEM);
+    STI_TRY(client_open(socket_path, &c->fd));
+    *out = c;
+    c = NULL;
+out:
+    stisign_close(c);
+    return rc;
+}
+
+void stisign_close(struct stisign_client *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->path);
+    free(c->out);
+    free(c->in);
+    free(c);
+}
+
+int stisign_fd(const struct stisign_client *c)
+{
+    return c->fd;
+}
+
+int stisign_set_nonblocking(struct stisign_client *c)
+{
+    int fl = fcntl(c->fd, F_GETFL);
+    if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return STI_EIO;
+    c->nonblocking = 1;
+    return STI_OK;
+}
+
+static int client_reconnect(struct stisign_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->out_len = c->in_len = 0;
+    int rc = client_open(c->path, &c->fd);
+    if (rc == STI_OK && c->nonblocking)
+        rc = stisign_set_nonblocking(c);
+    return rc;
+}
+
+const char *stisign_strerror(int code)
+{
+    return sti_strerror(code);
+}
+
+/* Appends one request frame to the output queue. */
+static int client_queue(struct stisign_client *c, uint8_t op, const struct wire_sign_req *req,
+                        uint32_t *id)
+{
+    struct buf_wr w;
+    int rc;
+    buf_wr_init(&w, c->out + c->out_len, CLIENT_OUT_CAP - c->out_len);
+    uint32_t rid = c->next_id++;
+    if ((rc = wire_frame_begin(&w, op, 0, rid)))
+        return rc == STI_ETOOLONG ? STI_EBUSY : rc;
+    if (req && (rc = wire_sign_req_encode(&w, req)))
+        return rc == STI_ETOOLONG && c->out_len ? STI_EBUSY : rc;
+    if (w.off > WIRE_MAX_REQUEST)
+        return STI_ETOOLONG;
+    if ((rc = wire_frame_end(&w)))
+        return rc;
+    c->out_len += w.off;
+    if (id)
+        *id = rid;
+    return STI_OK;
+}
+
+static int client_sign_req(const struct stisign_sign_args *a, struct wire_sign_req *req)
+{
+    memset(req, 0, sizeof *req);
+    if (!a->orig || !a->dest || a->ndest == 0)
+        return STI_EPROTO_MISSING;
+    if (a->ndest > PP_MAX_DEST)
+        return STI_ETOOMANY;
+    if (strlen(a->orig) > WIRE_STR_MAX)
+        return STI_ETN;
+    strcpy(req->orig, a->orig);
+    for (unsigned i = 0; i < a->ndest; i++) {
+        if (!a->dest[i] || strlen(a->dest[i]) > WIRE_STR_MAX)
+            return STI_ETN;
+        strcpy(req->dest[i], a->dest[i]);
+    }
+    req->ndest = a->ndest;
+    req->attest = a->attest;
+    if (a->origid) {
+        if (strlen(a->origid) >= sizeof req->origid)
+            return STI_EORIGID;
+        strcpy(req->origid, a->origid);
+        req->has_origid = 1;
+    }
+    if (a->iat) {
+        if (a->iat < 0)
+            return STI_EIAT;
+        req->iat = (uint64_t)a->iat;
+        req->has_iat = 1;
+    }
+    return STI_OK;
+}
+
+int stisign_submit_sign(struct stisign_client *c, const struct stisign_sign_args *a, uint32_t *id)
+{
+    struct wire_sign_req req;
+    int rc = client_sign_req(a, &req);
+    if (rc)
+        return rc;
+    return client_queue(c, WIRE_OP_SIGN, &req, id);
+}
+
+int stisign_flush(struct stisign_client *c)
+{
+    size_t off = 0;
+    while (off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                struct pollfd p = {c->fd, POLLOUT, 0};
+                poll(&p, 1, 1000);
+                continue;
+            }
+            return STI_ECLOSED;
+        }
+        off += (size_t)n;
+    }
+    c->out_len = 0;
+    return STI_OK;
+}
+
+int stisign_read(struct stisign_client *c)
+{
+    if (c->in_len == CLIENT_IN_CAP)
+        return STI_OK; /* caller must take answers first */
+    for (;;) {
+        ssize_t n = recv(c->fd, c->in + c->in_len, CLIENT_IN_CAP - c->in_len, 0);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            return STI_OK;
+        }
+        if (n == 0)
+            return STI_ECLOSED;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return STI_OK;
+        return STI_ECLOSED;
+    }
+}
+
+static int client_decode_sign(const uint8_t *body, size_t n, struct stisign_result *r)
+{
+    struct buf_rd rd;
+    struct wire_field f;
+    int rc, end;
+    buf_rd_init(&rd, body, n);
+    for (;;) {
+        if ((rc = wire_field_next(&rd, &f, &end)))
+            return rc;
+        if (end)
+            return STI_OK;
+        switch (f.tag) {
+        case WIRE_T_MESSAGE:
+            rc = wire_field_str(&f, r->message, sizeof r->message);
+            break;
+        case WIRE_T_IDENTITY:
+            rc = wire_field_str(&f, r->identity, sizeof r->identity);
+            break;
+        case WIRE_T_CRED:
+            rc = wire_field_str(&f, r->cred, sizeof r->cred);
+            break;
+        case WIRE_T_USED_ORIGID:
+            rc = wire_field_str(&f, r->origid, sizeof r->origid);
+            break;
+        case WIRE_T_USED_IAT: {
+            uint64_t v;
+            rc = wire_field_u64(&f, &v);
+            r->iat = (long long)v;
+            break;
+        }
+        default:
+            rc = STI_OK; /* answers may grow fields; a client ignores the unknown */
+        }
+        if (rc)
+            return rc;
+    }
+}
+
+/* Pops one complete frame from the input buffer into r (sign fields and
+ * message decoded); the body is also copied to frame_copy for other ops. */
+static int client_take_frame(struct stisign_client *c, struct stisign_result *r, int *got,
+                             uint8_t *frame_copy, size_t *frame_len)
+{
+    struct wire_hdr h;
+    *got = 0;
+    if (c->in_len < WIRE_HDR_LEN)
+        return STI_OK;
+    int rc = wire_hdr_decode(c->in, WIRE_MAX_RESPONSE, &h);
+    if (rc)
+        return rc;
+    if (c->in_len < h.len)
+        return STI_OK;
+    memset(r, 0, sizeof *r);
+    r->id = h.id;
+    r->op = (uint8_t)(h.op & ~WIRE_RESPONSE_BIT);
+    r->status = h.status;
+    size_t blen = h.len - WIRE_HDR_LEN;
+    if (frame_copy) {
+        memcpy(frame_copy, c->in + WIRE_HDR_LEN, blen);
+        *frame_len = blen;
+    }
+    rc = client_decode_sign(c->in + WIRE_HDR_LEN, blen, r);
+    memmove(c->in, c->in + h.len, c->in_len - h.len);
+    c->in_len -= h.len;
+    if (rc)
+        return rc;
+    if (r->status && !r->message[0])
+        strcpy(r->message, sti_strerror(r->status));
+    *got = 1;
+    return STI_OK;
+}
+
+int stisign_take(struct stisign_client *c, struct stisign_result *r, int *got)
+{
+    return client_take_frame(c, r, got, NULL, NULL);
+}
+
+/* One blocking round trip; reconnects and resends once if the connection
+ * was lost before the answer. body receives the answer's fields. */
+static int client_call(struct stisign_client *c, uint8_t op, const struct wire_sign_req *req,
+                       struct stisign_result *r, uint8_t *body, size_t *blen)
+{
+    int rc = STI_OK;
+    if (c->nonblocking)
+        return STI_EINVAL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (attempt && (rc = client_reconnect(c)))
+            return rc;
+        uint32_t id;
+        c->out_len = 0;
+        if ((rc = client_queue(c, op, req, &id)))
+            return rc;
+        if ((rc = stisign_flush(c)))
+            continue;
+        for (;;) {
+            int got;
+            if ((rc = client_take_frame(c, r, &got, body, blen)))
+                return rc;
+            if (got && r->id == id)
+                return STI_OK;
+            if (got)
+                continue; /* an answer to an earlier pipelined request */
+            if ((rc = stisign_read(c)))
+                break;
+        }
+    }
+    return rc;
+}
+
+int stisign_sign(struct stisign_client *c, const struct stisign_sign_args *a,
+                 struct stisign_result *r)
+{
+    struct wire_sign_req req;
+    int rc = client_sign_req(a, &req);
+    if (rc)
+        return rc;
+    return client_call(c, WIRE_OP_SIGN, &req, r, NULL, NULL);
+}
+
+static int client_u64(const struct wire_field *f, uint64_t *v)
+{
+    return wire_field_u64(f, v);
+}
+
+int stisign_health(struct stisign_client *c, struct stisign_health *h)
+{
+    static uint8_t body[WIRE_MAX_RESPONSE];
+    struct stisign_result r;
+    size_t blen = 0;
+    int rc = client_call(c, WIRE_OP_HEALTH, NULL, &r, body, &blen);
+    if (rc)
+        return rc;
+    if (r.status)
+        return r.status;
+    memset(h, 0, sizeof *h);
+    struct buf_rd rd;
+    struct wire_field f;
+    int end;
+    buf_rd_init(&rd, body, blen);
+    for (;;) {
+        if ((rc = wire_field_next(&rd, &f, &end)))
+            return rc;
+        if (end)
+            return STI_OK;
+        uint8_t u8;
+        uint16_t u16;
+        switch (f.tag) {
+        case WIRE_T_STATE:
+            rc = wire_field_u8(&f, &u8);
+            h->state = u8;
+            break;
+        case WIRE_T_WORKERS:
+            rc = wire_field_u32(&f, &h->workers);
+            break;
+        case WIRE_T_WORKERS_READY:
+            rc = wire_field_u32(&f, &h->workers_ready);
+            break;
+        case WIRE_T_CREDS_VALID:
+            rc = wire_field_u32(&f, &h->creds_valid);
+            break;
+        case WIRE_T_IN_FLIGHT:
+            rc = wire_field_u32(&f, &h->in_flight);
+            break;
+        case WIRE_T_SIGNED:
+            rc = client_u64(&f, &h->signed_ok);
+            break;
+        case WIRE_T_FAILED:
+            rc = client_u64(&f, &h->failed);
+            break;
+        case WIRE_T_UPTIME:
+            rc = client_u64(&f, &h->uptime);
+            break;
+        case WIRE_T_HSM_ERRORS:
+            rc = client_u64(&f, &h->hsm_errors);
+            break;
+        case WIRE_T_LAST_HSM_ERROR:
+            rc = wire_field_u16(&f, &u16);
+            h->last_hsm_error = u16;
+            break;
+        case WIRE_T_VERSION:
+            rc = wire_field_str(&f, h->version, sizeof h->version);
+            break;
+        case WIRE_T_REASON:
+            rc = wire_field_str(&f, h->reason, sizeof h->reason);
+            break;
+        default:
+            rc = STI_OK;
+        }
+        if (rc)
+            return rc;
+    }
+}
+
+static int client_decode_cred(struct buf_rd *rd, struct stisign_cred *c)
+{
+    struct wire_field f;
+    int rc, end;
+    memset(c, 0, sizeof *c);
+    for (;;) {
+        if ((rc = wire_field_next(rd, &f, &end)))
+            return rc;
+        if (end)
+            return STI_OK;
+        uint64_t v;
+        uint8_t u8;
+        switch (f.tag) {
+        case WIRE_T_C_LABEL:
+            rc = wire_field_str(&f, c->label, sizeof c->label);
+            break;
+        case WIRE_T_C_X5U:
+            rc = wire_field_str(&f, c->x5u, sizeof c->x5u);
+            break;
+        case WIRE_T_C_SUBJECT:
+            rc = wire_field_str(&f, c->subject, sizeof c->subject);
+            break;
+        case WIRE_T_C_SCOPE:
+            rc = wire_field_str(&f, c->scope, sizeof c->scope);
+            break;
+        case WIRE_T_C_NOT_BEFORE:
+            rc = client_u64(&f, &v);
+            c->not_before = (long long)v;
+            break;
+        case WIRE_T_C_NOT_AFTER:
+            rc = client_u64(&f, &v);
+            c->not_after = (long long)v;
+            break;
+        case WIRE_T_C_STATE:
+            rc = wire_field_u8(&f, &u8);
+            c->state = u8;
+            break;
+        case WIRE_T_C_SIGNED:
+            rc = client_u64(&f, &c->signed_ok);
+            break;
+        default:
+            rc = STI_OK;
+        }
+        if (rc)
+            return rc;
+    }
+}
+
+int stisign_list_creds(struct stisign_client *c, struct stisign_cred *out, size_t max, size_t *n)
+{
+    static uint8_t body[WIRE_MAX_RESPONSE];
+    struct stisign_result r;
+    size_t blen = 0;
+    int rc = client_call(c, WIRE_OP_LIST_CREDS, NULL, &r, body, &blen);
+    if (rc)
+        return rc;
+    if (r.status)
+        return r.status;
+    struct buf_rd rd;
+    struct wire_field f;
+    int end;
+    *n = 0;
+    buf_rd_init(&rd, body, blen);
+    for (;;) {
+        if ((rc = wire_field_next(&rd, &f, &end)))
+            return rc;
+        if (end)
+            return STI_OK;
+        if (f.tag != WIRE_T_CRED_ENTRY)
+            continue;
+        if (*n == max)
+            return STI_ETOOMANY;
+        struct buf_rd sub;
+        buf_rd_init(&sub, f.v, f.len);
+        if ((rc = client_decode_cred(&sub, &out[*n])))
+            return rc;
+        (*n)++;
+    }
+}

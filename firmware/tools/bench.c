@@ -1,0 +1,216 @@
+/*
+ * bench.c — `stisign bench`: load a running daemon and report throughput
+ * and latency. Closed loop by default (each connection keeps --pipeline
+ * requests in flight); with --rate R, open loop: requests are issued on a
+ * fixed schedule of R per second across the connections and latency is
+ * measured from the scheduled time, so a stalled server cannot hide its
+ * queueing delay. One thread, poll(2), pipelined batches per wake-up.
+ */
+#define _GNU_SOURCE
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "opts.h"
+#include "sti_err.h"
+#include "stisign.h"
+#include "tools.h"
+
+#define NOPT(t) (sizeof(t) / sizeof((t)[0]))
+#define BENCH_RING 65536 /* send times by id, per connection */
+#define BENCH_MAX_SAMPLES (8u << 20)
+
+struct bench_conn {
+    struct stisign_client *c;
+    uint64_t *sent_ns; /* by id % BENCH_RING */
+    unsigned outstanding;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t pct(const uint32_t *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i];
+}
+
+int tool_bench(int argc, char **argv)
+{
+    struct opt o[] = {{"socket", 1, 0, {0}, 0},   {"connections", 1, 0, {0}, 0},
+                      {"pipeline", 1, 0, {0}, 0}, {"seconds", 1, 0, {0}, 0},
+                      {"rate", 1, 0, {0}, 0},     {"orig", 1, 0, {0}, 0},
+                      {"dest", 1, 0, {0}, 0},     {"warmup", 1, 0, {0}, 0}};
+    const char *pos[1];
+    size_t npos;
+    long nconn, depth, secs, rate, warm;
+    if (opts_parse(argc, argv, o, NOPT(o), pos, 0, &npos) != 0 ||
+        opts_long(o, NOPT(o), "connections", 1, 1, 4000, &nconn) ||
+        opts_long(o, NOPT(o), "pipeline", 1, 1, 4096, &depth) ||
+        opts_long(o, NOPT(o), "seconds", 5, 1, 3600, &secs) ||
+        opts_long(o, NOPT(o), "rate", 0, 0, 10000000, &rate) ||
+        opts_long(o, NOPT(o), "warmup", 1, 0, 60, &warm) || !opts_get(o, NOPT(o), "socket")) {
+        fprintf(stderr, "usage: stisign bench --socket PATH --connections N --pipeline D "
+                        "--seconds S [--rate R] [--warmup S] [--orig TN] [--dest TN]\n");
+        return 2;
+    }
+    const char *orig = opts_get(o, NOPT(o), "orig") ? opts_get(o, NOPT(o), "orig") : "12025550100";
+    const char *dest1 = opts_get(o, NOPT(o), "dest") ? opts_get(o, NOPT(o), "dest") : "12025550199";
+    const char *dests[1] = {dest1};
+    struct stisign_sign_args a = {orig, dests, 1, 'A', NULL, 0};
+
+    struct bench_conn *bc = calloc((size_t)nconn, sizeof *bc);
+    struct pollfd *pfd = calloc((size_t)nconn, sizeof *pfd);
+    uint32_t *lat = malloc(BENCH_MAX_SAMPLES * sizeof *lat);
+    static struct stisign_result r;
+    int rc = STI_OK;
+    if (!bc || !pfd || !lat) {
+        tool_error(STI_ENOMEM, NULL);
+        return 1;
+    }
+    for (long i = 0; i < nconn; i++) {
+        bc[i].sent_ns = calloc(BENCH_RING, sizeof(uint64_t));
+        if (!bc[i].sent_ns || (rc = stisign_connect(opts_get(o, NOPT(o), "socket"), &bc[i].c)) ||
+            (rc = stisign_set_nonblocking(bc[i].c))) {
+            tool_error(rc ? rc : STI_ENOMEM, "connect");
+            return 1;
+        }
+        pfd[i].fd = stisign_fd(bc[i].c);
+        pfd[i].events = POLLIN;
+    }
+
+    uint64_t ok = 0, errors = 0, issued = 0, nlat = 0, ok_at_meas = 0, ok_at_end = 0;
+    unsigned outstanding = 0;
+    int first_error = 0, measuring = warm == 0, stopped = 0;
+    uint64_t t0 = now_ns();
+    uint64_t t_meas = t0 + (uint64_t)warm * 1000000000u;
+    uint64_t t_end = t_meas + (uint64_t)secs * 1000000000u;
+    uint64_t t_drain = t_end + 10000000000u; /* answers still owed after 10 s are lost */
+    long rr = 0;
+    char *dirty = calloc((size_t)nconn, 1);
+    if (!dirty)
+        return 1;
+    for (;;) {
+        uint64_t t = now_ns();
+        if (!measuring && t >= t_meas) {
+            measuring = 1;
+            ok_at_meas = ok;
+            nlat = 0;
+        }
+        if (!stopped && t >= t_end) {
+            stopped = 1;
+            ok_at_end = ok;
+        }
+        if (stopped && (outstanding == 0 || t >= t_drain))
+            break;
+        if (!stopped && rate == 0) {
+            for (long i = 0; i < nconn; i++) {
+                while (bc[i].outstanding < (unsigned)depth) {
+                    uint32_t id;
+                    if ((rc = stisign_submit_sign(bc[i].c, &a, &id)))
+                        break;
+                    bc[i].sent_ns[id % BENCH_RING] = t;
+                    bc[i].outstanding++;
+                    outstanding++;
+                    issued++;
+                    dirty[i] = 1;
+                }
+            }
+        } else if (!stopped) {
+            uint64_t due = (t - t0) * (uint64_t)rate / 1000000000u;
+            while (issued < due) {
+                long i = rr++ % nconn;
+                uint32_t id;
+                if (bc[i].outstanding >= BENCH_RING - 1 ||
+                    (rc = stisign_submit_sign(bc[i].c, &a, &id)))
+                    break;
+                bc[i].sent_ns[id % BENCH_RING] = t0 + issued * 1000000000u / (uint64_t)rate;
+                bc[i].outstanding++;
+                outstanding++;
+                issued++;
+                dirty[i] = 1;
+            }
+        }
+        for (long i = 0; i < nconn; i++) {
+            if (dirty[i] && (rc = stisign_flush(bc[i].c))) {
+                tool_error(rc, "send");
+                return 1;
+            }
+            dirty[i] = 0;
+        }
+        struct timespec to = {0, 100000000};
+        if (rate && !stopped) {
+            uint64_t next = t0 + (issued + 1) * 1000000000u / (uint64_t)rate, t2 = now_ns();
+            to.tv_nsec = next > t2 ? (long)(next - t2) : 0;
+            if (to.tv_nsec > 100000000)
+                to.tv_nsec = 100000000;
+        }
+        int np = ppoll(pfd, (nfds_t)nconn, &to, NULL);
+        if (np <= 0)
+            continue;
+        uint64_t tr = now_ns();
+        for (long i = 0; i < nconn; i++) {
+            if (!pfd[i].revents)
+                continue;
+            if ((rc = stisign_read(bc[i].c))) {
+                tool_error(rc, "connection lost");
+                return 1;
+            }
+            for (;;) {
+                int got;
+                if ((rc = stisign_take(bc[i].c, &r, &got))) {
+                    tool_error(rc, "bad answer");
+                    return 1;
+                }
+                if (!got)
+                    break;
+                uint64_t sent = bc[i].sent_ns[r.id % BENCH_RING];
+                bc[i].outstanding--;
+                outstanding--;
+                if (r.status) {
+                    errors++;
+                    if (!first_error)
+                        first_error = r.status;
+                } else {
+                    ok++;
+                }
+                if (measuring && !stopped && nlat < BENCH_MAX_SAMPLES)
+                    lat[nlat++] = (uint32_t)((tr - sent) / 1000u);
+            }
+        }
+    }
+    qsort(lat, nlat, sizeof *lat, cmp_u32);
+    double rate_ok = (double)(ok_at_end - ok_at_meas) / (double)secs;
+    printf("bench: connections=%ld pipeline=%ld rate=%ld seconds=%ld signed=%llu errors=%llu "
+           "lost=%u sigs_per_s=%.0f p50_us=%u p90_us=%u p99_us=%u p999_us=%u max_us=%u\n",
+           nconn, rate ? 0 : depth, rate, secs, (unsigned long long)ok, (unsigned long long)errors,
+           outstanding, rate_ok, pct(lat, nlat, 0.50), pct(lat, nlat, 0.90), pct(lat, nlat, 0.99),
+           pct(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0);
+    if (first_error)
+        fprintf(stderr, "first error: %d (%s) %s\n", first_error, sti_errname(first_error),
+                sti_strerror(first_error));
+    for (long i = 0; i < nconn; i++) {
+        stisign_close(bc[i].c);
+        free(bc[i].sent_ns);
+    }
+    free(bc);
+    free(pfd);
+    free(lat);
+    free(dirty);
+    return errors || outstanding ? 1 : 0;
+}

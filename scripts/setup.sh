@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# setup.sh — install what stisign needs to build, test and run its demo on
+# Debian 12. As root it runs apt-get; otherwise it prints the one line to run.
+#   scripts/setup.sh [--bench]    (--bench adds the benchmark's plotting tools)
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
+      libssl-dev openssl libevent-dev libp11-dev libp11-kit-dev
+      softhsm2 python3 procps)
+if [[ "${1:-}" == "--bench" ]]; then
+  pkgs+=(gnuplot-nox valgrind)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "missing packages; run as root:" >&2
+  echo "  apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
