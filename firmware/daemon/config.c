@@ -3,6 +3,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,10 @@ static const struct cfg_key cfg_keys[] = {
     K("write_timeout_ms", CT_UINT, write_timeout_ms, 10, 3600000),
     K("start_timeout_ms", CT_UINT, start_timeout_ms, 10, 3600000),
     K("log_level", CT_STR, log_level, 0, 0),
+    K("iat_max_past_s", CT_UINT, iat_past_s, 0, 86400),
+    K("iat_max_future_s", CT_UINT, iat_future_s, 0, 300),
+    K("allow_uid", CT_STR, allow_uid, 0, 0),
+    K("allow_gid", CT_STR, allow_gid, 0, 0),
     K("log_syslog", CT_BOOL, log_syslog, 0, 0),
 };
 #undef K
@@ -51,6 +57,49 @@ static const struct cfg_key cred_keys[] = {
     CK("x5u", x5u),
 };
 #undef CK
+
+/* uid and gid of a peer section are resolved by cfg_id_parse. */
+static const struct cfg_key peer_keys[] = {
+    {"scope", CT_STR, offsetof(struct cfg_peer, scope), sizeof(((struct cfg_peer *)0)->scope), 0,
+     0},
+};
+
+int cfg_id_parse(const char *s, int group, long *id)
+{
+    char *end;
+    if (!*s)
+        return -1;
+    long v = strtol(s, &end, 10);
+    if (*end == '\0' && v >= 0) {
+        *id = v;
+        return 0;
+    }
+    if (group) {
+        struct group *g = getgrnam(s);
+        if (!g)
+            return -1;
+        *id = (long)g->gr_gid;
+    } else {
+        struct passwd *pw = getpwnam(s);
+        if (!pw)
+            return -1;
+        *id = (long)pw->pw_uid;
+    }
+    return 0;
+}
+
+int cfg_ids_parse(const char *list, int group, long *ids, size_t max, size_t *n)
+{
+    char buf[256], *save = NULL;
+    *n = 0;
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
+        if (*n == max || cfg_id_parse(t, group, &ids[*n]) != 0)
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
 
 void cfg_defaults(struct cfg *c)
 {
@@ -67,6 +116,8 @@ void cfg_defaults(struct cfg *c)
     c->frame_timeout_ms = 10000;
     c->write_timeout_ms = 30000;
     c->start_timeout_ms = 10000;
+    c->iat_past_s = 60;
+    c->iat_future_s = 2;
     snprintf(c->log_level, sizeof c->log_level, "info");
 }
 
@@ -165,6 +216,7 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
     char line[2048];
     int lineno = 0, rc = STI_ECONFIG;
     struct cfg_cred *cur = NULL;
+    struct cfg_peer *peer = NULL;
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -183,25 +235,38 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
         if (!*s)
             continue;
         if (*s == '[') {
-            char name[CFG_NAME_MAX + 2];
-            if (sscanf(s, "[credential %64[A-Za-z0-9_.-]]", name) != 1 || s[strlen(s) - 1] != ']' ||
-                strlen(name) > CFG_NAME_MAX) {
-                cfg_err(err, errlen, path, lineno, "expected [credential NAME]");
+            char kind[16], name[CFG_NAME_MAX + 2];
+            if (sscanf(s, "[%15[a-z] %64[A-Za-z0-9_.-]]", kind, name) != 2 ||
+                s[strlen(s) - 1] != ']' || strlen(name) > CFG_NAME_MAX ||
+                (strcmp(kind, "credential") != 0 && strcmp(kind, "peer") != 0)) {
+                cfg_err(err, errlen, path, lineno, "expected [credential NAME] or [peer NAME]");
                 goto out;
             }
-            if (c->ncred == CFG_MAX_CREDS) {
-                cfg_err(err, errlen, path, lineno, "more than %d credentials", CFG_MAX_CREDS);
+            int is_peer = kind[0] == 'p';
+            unsigned *count = is_peer ? &c->npeer : &c->ncred;
+            if (*count == (is_peer ? CFG_MAX_PEERS : CFG_MAX_CREDS)) {
+                cfg_err(err, errlen, path, lineno, "too many %s sections", kind);
                 goto out;
             }
-            for (unsigned i = 0; i < c->ncred; i++)
-                if (strcmp(c->cred[i].name, name) == 0) {
-                    cfg_err(err, errlen, path, lineno, "credential %s defined twice", name);
+            for (unsigned i = 0; i < *count; i++)
+                if (strcmp(is_peer ? c->peer[i].name : c->cred[i].name, name) == 0) {
+                    cfg_err(err, errlen, path, lineno, "%s %s defined twice", kind, name);
                     goto out;
                 }
-            cur = &c->cred[c->ncred++];
-            memset(cur, 0, sizeof *cur);
-            strcpy(cur->name, name);
-            cur->line = lineno;
+            if (is_peer) {
+                cur = NULL;
+                peer = &c->peer[c->npeer++];
+                memset(peer, 0, sizeof *peer);
+                strcpy(peer->name, name);
+                peer->uid = peer->gid = -1;
+                peer->line = lineno;
+            } else {
+                peer = NULL;
+                cur = &c->cred[c->ncred++];
+                memset(cur, 0, sizeof *cur);
+                strcpy(cur->name, name);
+                cur->line = lineno;
+            }
             continue;
         }
         char *eq = strchr(s, '=');
@@ -211,22 +276,53 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
         }
         *eq = '\0';
         char *key = cfg_trim(s), *val = cfg_trim(eq + 1);
-        const struct cfg_key *table = cur ? cred_keys : cfg_keys;
-        size_t n = cur ? sizeof cred_keys / sizeof cred_keys[0] : sizeof cfg_keys / sizeof cfg_keys[0];
+        if (peer && (strcmp(key, "uid") == 0 || strcmp(key, "gid") == 0)) {
+            long id;
+            if (cfg_id_parse(val, key[0] == 'g', &id) != 0) {
+                cfg_err(err, errlen, path, lineno, "%s: no such %s", key,
+                        key[0] == 'g' ? "group" : "user");
+                goto out;
+            }
+            if (key[0] == 'g')
+                peer->gid = id;
+            else
+                peer->uid = id;
+            continue;
+        }
+        const struct cfg_key *table = cur ? cred_keys : peer ? peer_keys : cfg_keys;
+        size_t n = cur    ? sizeof cred_keys / sizeof cred_keys[0]
+                   : peer ? sizeof peer_keys / sizeof peer_keys[0]
+                          : sizeof cfg_keys / sizeof cfg_keys[0];
         const struct cfg_key *k = NULL;
         for (size_t i = 0; i < n; i++)
-            if (strcmp(table[i].name, key) == 0)
+            if (strcmp(table[i].name, key) == 0 && table[i].size)
                 k = &table[i];
         if (!k) {
             cfg_err(err, errlen, path, lineno, "unknown key '%s'%s", key,
-                    cur ? " in a credential section" : "");
+                    cur ? " in a credential section" : peer ? " in a peer section" : "");
             goto out;
         }
         const char *why = "";
-        if (cfg_set(k, cur ? (void *)cur : (void *)c, path, val, &why) != 0) {
+        void *base = cur ? (void *)cur : peer ? (void *)peer : (void *)c;
+        if (cfg_set(k, base, path, val, &why) != 0) {
             cfg_err(err, errlen, path, lineno, "%s: %s", key, why);
             goto out;
         }
+    }
+    for (unsigned i = 0; i < c->npeer; i++) {
+        struct cfg_peer *pp = &c->peer[i];
+        if ((pp->uid < 0) == (pp->gid < 0) || !pp->scope[0]) {
+            cfg_err(err, errlen, path, pp->line, "peer %s needs scope and one of uid or gid",
+                    pp->name);
+            goto out;
+        }
+    }
+    long ids[CFG_MAX_IDS];
+    size_t nids;
+    if (cfg_ids_parse(c->allow_uid, 0, ids, CFG_MAX_IDS, &nids) ||
+        cfg_ids_parse(c->allow_gid, 1, ids, CFG_MAX_IDS, &nids)) {
+        cfg_err(err, errlen, path, lineno, "allow_uid/allow_gid: unknown user or group");
+        goto out;
     }
     if (!c->pin_file[0]) {
         cfg_err(err, errlen, path, lineno, "pin_file is required");

@@ -9,6 +9,11 @@
  *   pin_file    = /etc/stisign/pin              (mode 0600, never the PIN itself)
  *   workers     = 2
  *   worker_mode = process                        (process | thread)
+ *   allow_uid   = asterisk 1001                 (SO_PEERCRED allow-lists; empty = any)
+ *   allow_gid   = pbx
+ *   [peer tenant-a]                              (optional per-peer TN scope)
+ *   uid   = 1001                                 (or gid = ...)
+ *   scope = range:12025550100/50
  *   [credential acme]
  *   key   = acme-af                              (key label or pkcs11: URI)
  *   chain = /etc/stisign/acme-chain.pem          (leaf first)
@@ -40,6 +45,19 @@ struct cfg_cred {
     int line;
 };
 
+/* A local client identified by SO_PEERCRED, with the numbers it may sign
+ * for: one appliance, several tenants, none signing for another. */
+struct cfg_peer {
+    char name[CFG_NAME_MAX + 1];
+    long uid; /* -1 when matched by gid */
+    long gid; /* -1 when matched by uid */
+    char scope[2048];
+    int line;
+};
+
+#define CFG_MAX_IDS 32
+#define CFG_MAX_PEERS 32
+
 struct cfg {
     char socket[108];
     mode_t socket_mode;
@@ -59,11 +77,21 @@ struct cfg {
     int start_timeout_ms;
     char log_level[16];
     int log_syslog;
+    unsigned iat_past_s;   /* oldest caller iat accepted, seconds before now */
+    unsigned iat_future_s; /* newest caller iat accepted, seconds after now */
+    char allow_uid[256];   /* space-separated uids or user names; empty = any */
+    char allow_gid[256];   /* space-separated gids or group names */
     struct cfg_cred cred[CFG_MAX_CREDS];
     unsigned ncred;
+    struct cfg_peer peer[CFG_MAX_PEERS];
+    unsigned npeer;
 };
 
 void cfg_defaults(struct cfg *c);
+/* A user or group given by number or name. */
+int cfg_id_parse(const char *s, int group, long *id);
+/* A space/comma-separated list of them. */
+int cfg_ids_parse(const char *list, int group, long *ids, size_t max, size_t *n);
 int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen);
 
 #endif

@@ -33,8 +33,14 @@ static int cred_load_one(struct cred *c, const struct cfg_cred *cc, char *err, s
         snprintf(err, errlen, "credential %s: leaf certificate: %s", c->name, sti_strerror(rc));
         return rc;
     }
-    if (scope_format(&c->scope, c->scope_text, sizeof c->scope_text) != STI_OK)
-        snprintf(c->scope_text + sizeof c->scope_text - 5, 5, " ...");
+    if (scope_format(&c->scope, c->scope_text, sizeof c->scope_text) != STI_OK) {
+        /* Too long to list: cut at the last whole entry and say so. */
+        char *cut = strrchr(c->scope_text, ' ');
+        while (cut && (size_t)(cut - c->scope_text) + 5 > sizeof c->scope_text)
+            *cut = '\0', cut = strrchr(c->scope_text, ' ');
+        if (cut)
+            strcpy(cut, " ...");
+    }
     X509_NAME_oneline(X509_get_subject_name(leaf), c->subject, sizeof c->subject);
     if ((rc = pp_header_b64(c->x5u, c->hdr_b64, sizeof c->hdr_b64, &c->hdr_len))) {
         snprintf(err, errlen, "credential %s: header: %s", c->name, sti_strerror(rc));
@@ -96,7 +102,11 @@ int cred_state(const struct cred *c, time_t now)
 
 int cred_select(const struct cred_table *t, const char *tn, time_t now, const struct cred **out)
 {
-    int why = STI_ESCOPE;
+    int why = STI_ESCOPE, any_valid = 0;
+    for (size_t i = 0; i < t->n; i++)
+        any_valid |= cred_state(&t->c[i], now) == WIRE_CRED_VALID;
+    if (!any_valid)
+        return STI_ENOCRED;
     for (size_t i = 0; i < t->n; i++) {
         const struct cred *c = &t->c[i];
         if (!c->bound || !scope_covers_tn(&c->scope, tn))

@@ -50,8 +50,9 @@ void cred_key_sels(const struct cred_table *t, struct hsm_key_sel *keys, uint16_
 /* Checks the leaf key of credential i against the token's public point. */
 int cred_bind(struct cred *c, const uint8_t point[65]);
 /* The first bound credential valid at now whose scope covers tn. When none
- * does: STI_EPKI_EXPIRED / STI_EPKI_NOTYET if the only covering ones are out
- * of their validity, else STI_ESCOPE. */
+ * does: STI_ENOCRED if no credential at all is valid now; STI_EPKI_EXPIRED /
+ * STI_EPKI_NOTYET if the only covering ones are out of their validity; else
+ * STI_ESCOPE. */
 int cred_select(const struct cred_table *t, const char *tn, time_t now, const struct cred **out);
 /* 0 valid, 1 expired, 2 not yet valid, 3 unavailable (enum wire_cred_state). */
 int cred_state(const struct cred *c, time_t now);

@@ -28,6 +28,7 @@ struct svc_job {
 
 struct svc {
     struct cred_table *creds;
+    struct svc_policy pol;
     struct pool *pool;
     struct rpc_server *srv;
     struct svc_job *jobs;
@@ -39,12 +40,14 @@ struct svc {
     struct svc_counters cnt;
 };
 
-int svc_new(struct cred_table *creds, uint32_t max_jobs, struct svc **out)
+int svc_new(struct cred_table *creds, const struct svc_policy *pol, uint32_t max_jobs,
+            struct svc **out)
 {
     struct svc *s = calloc(1, sizeof *s);
     if (!s)
         return STI_ENOMEM;
     s->creds = creds;
+    s->pol = *pol;
     s->max_jobs = max_jobs;
     s->jobs = calloc(max_jobs, sizeof *s->jobs);
     s->free_jobs = calloc(max_jobs, sizeof *s->free_jobs);
@@ -65,6 +68,8 @@ void svc_free(struct svc *s)
 {
     if (!s)
         return;
+    for (size_t i = 0; i < s->pol.npeer; i++)
+        scope_free(&s->pol.peer[i].scope);
     free(s->jobs);
     free(s->free_jobs);
     free(s);
@@ -105,8 +110,8 @@ static void svc_reply_error(struct rpc_conn *c, uint8_t op, uint32_t id, int cod
 
 /* Everything a sign request needs before the HSM: decode, normalise,
  * choose the credential, build and hash the signing input. */
-static int svc_sign_prepare(struct svc *s, const uint8_t *body, size_t n, struct svc_job *job,
-                            uint8_t digest[32])
+static int svc_sign_prepare(struct svc *s, const struct svc_peer *peer, const uint8_t *body,
+                            size_t n, struct svc_job *job, uint8_t digest[32])
 {
     struct wire_sign_req req;
     struct pp_claims cl;
@@ -125,10 +130,16 @@ static int svc_sign_prepare(struct svc *s, const uint8_t *body, size_t n, struct
         STI_TRY(svc_random16(s, r));
         uuid_v4_format(r, cl.origid);
     }
-    STI_CHECK(!req.has_iat || req.iat <= INT64_MAX, STI_EIAT);
     time_t now = time(NULL);
+    /* Verifiers reject a future iat and a stale one: never sign either, and
+     * never sign with a clock known to be wrong. */
+    STI_CHECK(now >= s->pol.clock_floor, STI_ECLOCK);
+    STI_CHECK(!req.has_iat || (req.iat <= (uint64_t)now + s->pol.iat_future_s &&
+                               req.iat + s->pol.iat_past_s >= (uint64_t)now),
+              STI_EIAT);
     cl.iat = req.has_iat ? (int64_t)req.iat : (int64_t)now;
     STI_TRY(pp_claims_check(&cl));
+    STI_CHECK(!peer || scope_covers_tn(&peer->scope, cl.orig), STI_ESCOPE_PEER);
     STI_TRY(cred_select(s->creds, cl.orig, now, &job->cred));
     STI_TRY(pp_signing_input(job->cred->hdr_b64, job->cred->hdr_len, &cl, job->si, sizeof job->si,
                              &job->si_len));
@@ -150,7 +161,7 @@ static void svc_sign(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h
     }
     uint32_t tag = s->free_jobs[s->nfree - 1];
     struct svc_job *job = &s->jobs[tag];
-    int rc = svc_sign_prepare(s, body, n, job, digest);
+    int rc = svc_sign_prepare(s, rpc_conn_udata(c), body, n, job, digest);
     if (rc == STI_OK)
         rc = pool_submit(s->pool, tag, job->cred->key_idx, digest);
     if (rc) {
@@ -332,7 +343,7 @@ static void svc_list_creds(struct svc *s, struct rpc_conn *c, const struct wire_
     if (!rc)
         rc = wire_frame_end(&w);
     if (rc)
-        svc_reply_error(c, WIRE_OP_LIST_CREDS, h->id, rc == STI_ETOOLONG ? STI_ETOOLONG : rc);
+        svc_reply_error(c, WIRE_OP_LIST_CREDS, h->id, rc);
     else
         rpc_conn_send(c, frame, w.off);
 }
@@ -356,9 +367,41 @@ static void svc_on_frame(void *arg, struct rpc_conn *c, const struct wire_hdr *h
     }
 }
 
+static int svc_id_in(long id, const long *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* SO_PEERCRED check of a new client, then its per-peer scope, if any. */
+static int svc_on_accept(void *arg, struct rpc_conn *c, const struct rpc_peer *peer)
+{
+    struct svc *s = arg;
+    const struct svc_policy *p = &s->pol;
+    if ((p->nuid || p->ngid) && !svc_id_in((long)peer->uid, p->allow_uid, p->nuid) &&
+        !svc_id_in((long)peer->gid, p->allow_gid, p->ngid)) {
+        log_warn("refused peer pid %ld uid %ld gid %ld: not in allow_uid/allow_gid",
+                 (long)peer->pid, (long)peer->uid, (long)peer->gid);
+        return STI_EDENIED;
+    }
+    /* A uid match is more specific than a gid match. */
+    const struct svc_peer *match = NULL;
+    for (size_t i = 0; i < p->npeer && !match; i++)
+        if (p->peer[i].uid >= 0 && p->peer[i].uid == (long)peer->uid)
+            match = &p->peer[i];
+    for (size_t i = 0; i < p->npeer && !match; i++)
+        if (p->peer[i].gid >= 0 && p->peer[i].gid == (long)peer->gid)
+            match = &p->peer[i];
+    rpc_conn_set_udata(c, (void *)match);
+    return STI_OK;
+}
+
 void svc_handler(struct svc *s, struct rpc_handler *h)
 {
     memset(h, 0, sizeof *h);
     h->on_frame = svc_on_frame;
+    h->on_accept = svc_on_accept;
     h->arg = s;
 }

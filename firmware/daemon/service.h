@@ -20,12 +20,34 @@
 
 struct svc;
 
+#define SVC_MAX_IDS 32
+#define SVC_MAX_PEERS 32
+
+/* A local client known by SO_PEERCRED and the numbers it may sign for. */
+struct svc_peer {
+    char name[64];
+    long uid, gid; /* one of them is -1 */
+    struct scope scope;
+};
+
+/* Who may connect and what callers may ask for. Owned by the svc after
+ * svc_new (scopes freed by svc_free). */
+struct svc_policy {
+    long allow_uid[SVC_MAX_IDS], allow_gid[SVC_MAX_IDS];
+    size_t nuid, ngid; /* both 0: anyone who can open the socket file */
+    struct svc_peer peer[SVC_MAX_PEERS];
+    size_t npeer;
+    unsigned iat_past_s, iat_future_s; /* window for a caller's iat */
+    time_t clock_floor;                /* a clock before this is wrong */
+};
+
 struct svc_counters {
     uint64_t signed_ok, failed;
     uint32_t in_flight;
 };
 
-int svc_new(struct cred_table *creds, uint32_t max_jobs, struct svc **out);
+int svc_new(struct cred_table *creds, const struct svc_policy *pol, uint32_t max_jobs,
+            struct svc **out);
 void svc_free(struct svc *s);
 /* Wires the pool and server in after they are created. */
 void svc_attach(struct svc *s, struct pool *pool, struct rpc_server *srv);

@@ -82,6 +82,35 @@ static int daemon_pool_cfg(struct daemon *d, struct pool_cfg *pc)
     return hsm_pin_read(d->cfg.pin_file, pc->wc.pin, sizeof pc->wc.pin, &pc->wc.pin_len);
 }
 
+/* Who may connect, per-peer scopes, the iat window and the clock floor. */
+static int daemon_policy(struct daemon *d, struct svc_policy *pol)
+{
+    const struct cfg *c = &d->cfg;
+    memset(pol, 0, sizeof *pol);
+    cfg_ids_parse(c->allow_uid, 0, pol->allow_uid, SVC_MAX_IDS, &pol->nuid);
+    cfg_ids_parse(c->allow_gid, 1, pol->allow_gid, SVC_MAX_IDS, &pol->ngid);
+    pol->iat_past_s = c->iat_past_s;
+    pol->iat_future_s = c->iat_future_s;
+    pol->clock_floor = (time_t)STI_BUILD_EPOCH;
+    for (unsigned i = 0; i < c->npeer; i++) {
+        struct svc_peer *p = &pol->peer[pol->npeer++];
+        snprintf(p->name, sizeof p->name, "%s", c->peer[i].name);
+        p->uid = c->peer[i].uid;
+        p->gid = c->peer[i].gid;
+        scope_init(&p->scope);
+        int rc = scope_parse_list(c->peer[i].scope, &p->scope);
+        if (rc) {
+            log_error("peer %s: scope %s: %s", p->name, c->peer[i].scope, sti_strerror(rc));
+            for (size_t j = 0; j < pol->npeer; j++)
+                scope_free(&pol->peer[j].scope);
+            return rc;
+        }
+    }
+    if (time(NULL) < pol->clock_floor)
+        log_warn("the clock is before this firmware was built: signing refused until it is set");
+    return STI_OK;
+}
+
 static void on_start_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
@@ -173,8 +202,15 @@ static int daemon_run(struct daemon *d)
     d->base = event_base_new();
     if (!d->base)
         return STI_ENOMEM;
-    if ((rc = svc_new(&d->creds, d->cfg.max_queue + d->cfg.workers * d->cfg.window, &d->svc)))
+    struct svc_policy pol;
+    if ((rc = daemon_policy(d, &pol)))
         return rc;
+    if ((rc = svc_new(&d->creds, &pol, d->cfg.max_queue + d->cfg.workers * d->cfg.window,
+                      &d->svc))) {
+        for (size_t i = 0; i < pol.npeer; i++)
+            scope_free(&pol.peer[i].scope);
+        return rc;
+    }
     rc = pool_start(d->base, &pc, on_result, on_pool_state_start, d, &d->pool);
     hsm_wipe(&pc, sizeof pc);
     if (rc) {

@@ -212,6 +212,13 @@ int stisign_read(struct stisign_client *c)
     }
 }
 
+/* Tags of other operations' answers, which the sign decoder passes over
+ * (the frame's op tells which decoder is authoritative). */
+static int client_sign_tag(uint8_t tag)
+{
+    return tag >= WIRE_T_STATE && tag <= WIRE_T_C_SIGNED;
+}
+
 static int client_decode_sign(const uint8_t *body, size_t n, struct stisign_result *r)
 {
     struct buf_rd rd;
@@ -243,7 +250,9 @@ static int client_decode_sign(const uint8_t *body, size_t n, struct stisign_resu
             break;
         }
         default:
-            rc = STI_OK; /* answers may grow fields; a client ignores the unknown */
+            /* New optional fields are skipped; a must-understand one that
+             * this client does not know means it cannot read the answer. */
+            rc = (f.tag & WIRE_TAG_OPTIONAL) || client_sign_tag(f.tag) ? STI_OK : STI_EPROTO_FIELD;
         }
         if (rc)
             return rc;
@@ -253,7 +262,7 @@ static int client_decode_sign(const uint8_t *body, size_t n, struct stisign_resu
 /* Pops one complete frame from the input buffer into r (sign fields and
  * message decoded); the body is also copied to frame_copy for other ops. */
 static int client_take_frame(struct stisign_client *c, struct stisign_result *r, int *got,
-                             uint8_t *frame_copy, size_t *frame_len)
+                             uint8_t *frame_copy, size_t *frame_len, size_t copy_cap)
 {
     struct wire_hdr h;
     *got = 0;
@@ -270,6 +279,8 @@ static int client_take_frame(struct stisign_client *c, struct stisign_result *r,
     r->status = h.status;
     size_t blen = h.len - WIRE_HDR_LEN;
     if (frame_copy) {
+        if (blen > copy_cap)
+            return STI_ETOOLONG;
         memcpy(frame_copy, c->in + WIRE_HDR_LEN, blen);
         *frame_len = blen;
     }
@@ -286,13 +297,13 @@ static int client_take_frame(struct stisign_client *c, struct stisign_result *r,
 
 int stisign_take(struct stisign_client *c, struct stisign_result *r, int *got)
 {
-    return client_take_frame(c, r, got, NULL, NULL);
+    return client_take_frame(c, r, got, NULL, NULL, 0);
 }
 
 /* One blocking round trip; reconnects and resends once if the connection
  * was lost before the answer. body receives the answer's fields. */
 static int client_call(struct stisign_client *c, uint8_t op, const struct wire_sign_req *req,
-                       struct stisign_result *r, uint8_t *body, size_t *blen)
+                       struct stisign_result *r, uint8_t *body, size_t *blen, size_t cap)
 {
     int rc = STI_OK;
     if (c->nonblocking)
@@ -301,14 +312,15 @@ static int client_call(struct stisign_client *c, uint8_t op, const struct wire_s
         if (attempt && (rc = client_reconnect(c)))
             return rc;
         uint32_t id;
-        c->out_len = 0;
-        if ((rc = client_queue(c, op, req, &id)))
+        if (attempt == 0 && (rc = client_queue(c, op, req, &id)))
+            return rc;
+        if (attempt && (rc = client_queue(c, op, req, &id)))
             return rc;
         if ((rc = stisign_flush(c)))
             continue;
         for (;;) {
             int got;
-            if ((rc = client_take_frame(c, r, &got, body, blen)))
+            if ((rc = client_take_frame(c, r, &got, body, blen, cap)))
                 return rc;
             if (got && r->id == id)
                 return STI_OK;
@@ -328,7 +340,7 @@ int stisign_sign(struct stisign_client *c, const struct stisign_sign_args *a,
     int rc = client_sign_req(a, &req);
     if (rc)
         return rc;
-    return client_call(c, WIRE_OP_SIGN, &req, r, NULL, NULL);
+    return client_call(c, WIRE_OP_SIGN, &req, r, NULL, NULL, 0);
 }
 
 static int client_u64(const struct wire_field *f, uint64_t *v)
@@ -338,14 +350,17 @@ static int client_u64(const struct wire_field *f, uint64_t *v)
 
 int stisign_health(struct stisign_client *c, struct stisign_health *h)
 {
-    static uint8_t body[WIRE_MAX_RESPONSE];
-    struct stisign_result r;
+    uint8_t body[1024];
+    struct stisign_result *r = malloc(sizeof *r);
     size_t blen = 0;
-    int rc = client_call(c, WIRE_OP_HEALTH, NULL, &r, body, &blen);
+    if (!r)
+        return STI_ENOMEM;
+    int rc = client_call(c, WIRE_OP_HEALTH, NULL, r, body, &blen, sizeof body);
+    if (!rc && r->status)
+        rc = r->status;
+    free(r);
     if (rc)
         return rc;
-    if (r.status)
-        return r.status;
     memset(h, 0, sizeof *h);
     struct buf_rd rd;
     struct wire_field f;
@@ -453,16 +468,10 @@ static int client_decode_cred(struct buf_rd *rd, struct stisign_cred *c)
     }
 }
 
-int stisign_list_creds(struct stisign_client *c, struct stisign_cred *out, size_t max, size_t *n)
+static int client_decode_creds(const uint8_t *body, size_t blen, struct stisign_cred *out,
+                               size_t max, size_t *n)
 {
-    static uint8_t body[WIRE_MAX_RESPONSE];
-    struct stisign_result r;
-    size_t blen = 0;
-    int rc = client_call(c, WIRE_OP_LIST_CREDS, NULL, &r, body, &blen);
-    if (rc)
-        return rc;
-    if (r.status)
-        return r.status;
+    int rc;
     struct buf_rd rd;
     struct wire_field f;
     int end;
@@ -483,4 +492,20 @@ int stisign_list_creds(struct stisign_client *c, struct stisign_cred *out, size_
             return rc;
         (*n)++;
     }
+}
+
+int stisign_list_creds(struct stisign_client *c, struct stisign_cred *out, size_t max, size_t *n)
+{
+    uint8_t *body = malloc(WIRE_MAX_RESPONSE);
+    struct stisign_result *r = malloc(sizeof *r);
+    size_t blen = 0;
+    int rc = body && r ? client_call(c, WIRE_OP_LIST_CREDS, NULL, r, body, &blen, WIRE_MAX_RESPONSE)
+                       : STI_ENOMEM;
+    if (!rc && r->status)
+        rc = r->status;
+    free(r);
+    if (!rc)
+        rc = client_decode_creds(body, blen, out, max, n);
+    free(body);
+    return rc;
 }

@@ -59,6 +59,11 @@ void rpc_server_cfg_defaults(struct rpc_server_cfg *cfg)
     cfg->write_timeout_ms = 30000;
 }
 
+static size_t conn_outlen(struct rpc_conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
 static void conn_free(struct rpc_conn *c)
 {
     struct rpc_server *s = c->srv;
@@ -72,12 +77,16 @@ static void conn_free(struct rpc_conn *c)
     free(c);
 }
 
-static size_t conn_outlen(struct rpc_conn *c)
+/* Frees the connection once nothing more is owed to the peer: no request
+ * in flight and no answer unsent. */
+static void conn_maybe_free(struct rpc_conn *c)
 {
-    return evbuffer_get_length(bufferevent_get_output(c->bev));
+    if (c->closing && c->pending == 0 && conn_outlen(c) == 0)
+        conn_free(c);
 }
 
-/* Answer a framing error and close once the answer is out. */
+/* Answer a framing error; stop reading; close once every answer owed for
+ * earlier requests is out. */
 static void conn_fail(struct rpc_conn *c, const struct wire_hdr *h, int code)
 {
     uint8_t frame[256];
@@ -126,6 +135,7 @@ static void conn_process(struct rpc_conn *c)
     if (c->in_process)
         return;
     c->in_process = 1;
+    int progress = 0;
     while (!c->closing) {
         if (conn_should_pause(c)) {
             conn_pause(c);
@@ -150,9 +160,14 @@ static void conn_process(struct rpc_conn *c)
         const uint8_t *frame = evbuffer_pullup(in, h.len);
         s->h.on_frame(s->h.arg, c, &h, frame + WIRE_HDR_LEN, h.len - WIRE_HDR_LEN);
         evbuffer_drain(in, h.len);
+        progress = 1;
     }
     c->in_process = 0;
+    /* The timer measures how long one frame takes to arrive: a completed
+     * frame restarts it, so a busy client streaming frames is never cut. */
     if (c->frame_timer) {
+        if (progress)
+            event_del(c->frame_timer);
         if (!c->closing && evbuffer_get_length(in) > 0 && !c->paused) {
             if (!event_pending(c->frame_timer, EV_TIMEOUT, NULL)) {
                 struct timeval tv = {c->srv->cfg.frame_timeout_ms / 1000,
@@ -176,8 +191,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     struct rpc_conn *c = arg;
     (void)bev;
     if (c->closing) {
-        if (conn_outlen(c) == 0)
-            conn_free(c);
+        conn_maybe_free(c);
         return;
     }
     conn_resume(c);
@@ -189,8 +203,15 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what & BEV_EVENT_TIMEOUT)
         c->srv->st.timeouts++;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+    if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
         conn_free(c);
+    } else if (what & BEV_EVENT_EOF) {
+        /* Half-close: the peer sent all it will; answer what it asked. */
+        c->closing = 1;
+        if (c->frame_timer)
+            event_del(c->frame_timer);
+        conn_maybe_free(c);
+    }
 }
 
 static void conn_frame_timeout(evutil_socket_t fd, short what, void *arg)
@@ -257,10 +278,9 @@ static void server_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, str
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 
     if (s->h.on_accept) {
-        int rc = s->h.on_accept(s->h.arg, c, &c->peer);
-        if (rc) {
+        if (s->h.on_accept(s->h.arg, c, &c->peer) != STI_OK) {
             s->st.refused++;
-            conn_fail(c, NULL, rc);
+            conn_fail(c, NULL, STI_EDENIED);
         }
     }
 }
@@ -357,8 +377,6 @@ void rpc_server_free(struct rpc_server *s)
 
 int rpc_conn_send(struct rpc_conn *c, const void *frame, size_t n)
 {
-    if (c->closing)
-        return STI_ECLOSED;
     return bufferevent_write(c->bev, frame, n) == 0 ? STI_OK : STI_ENOMEM;
 }
 
@@ -371,7 +389,10 @@ void rpc_conn_release(struct rpc_conn *c)
 {
     if (c->pending)
         c->pending--;
-    conn_resume(c);
+    if (c->closing)
+        conn_maybe_free(c); /* c may be gone after this */
+    else
+        conn_resume(c);
 }
 
 struct rpc_conn_ref rpc_conn_ref(const struct rpc_conn *c)

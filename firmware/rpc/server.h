@@ -60,7 +60,7 @@ struct rpc_handler {
     void (*on_frame)(void *arg, struct rpc_conn *c, const struct wire_hdr *h, const uint8_t *body,
                      size_t n);
     /* Optional: decide on a new peer; non-zero refuses it (the server sends
-     * an STI_EDENIED error frame with that code's message, then closes). */
+     * an STI_EDENIED error frame, then closes). */
     int (*on_accept)(void *arg, struct rpc_conn *c, const struct rpc_peer *peer);
     void *arg;
 };

@@ -10,12 +10,17 @@
  *    failure of one request is not a function failure: it arrives as
  *    result->status with result->message.
  *  - A struct stisign_client is one connection and is used by one thread at
- *    a time. Blocking calls (stisign_sign, stisign_health, ...) reconnect
- *    once and resend when the connection was lost before an answer came.
+ *    a time; different clients may be used by different threads. Blocking
+ *    calls (stisign_sign, stisign_health, ...) reconnect once and resend
+ *    when the connection was lost before an answer came. Do not mix them
+ *    with pipelined calls on one client: a blocking call sends what was
+ *    queued with it but discards answers to other ids while it waits.
  *  - Pipelining: stisign_submit_sign queues a request (no syscall);
  *    stisign_flush sends everything queued; stisign_read reads whatever has
  *    arrived; stisign_take returns one complete answer from what was read.
- *    Answers come back in any order: match them by id.
+ *    Answers come back in any order: match them by id. Keep at most the
+ *    server's max_pending_per_connection (default 256) requests outstanding
+ *    per connection, or the server stops reading until answers are read.
  *  - All strings in results are NUL-terminated, truncated never: a field
  *    that does not fit is a protocol error.
  */
@@ -67,7 +72,7 @@ struct stisign_health {
 
 struct stisign_cred {
     char label[128];
-    char x5u[512];
+    char x5u[520];
     char subject[256];
     char scope[1024];
     long long not_before, not_after;
