@@ -35,8 +35,9 @@ struct daemon {
     struct pool *pool;
     struct svc *svc;
     struct rpc_server *srv;
-    struct event *sig_term, *sig_int, *start_timer;
+    struct event *sig_term, *sig_int, *start_timer, *drain;
     int start_failed;
+    unsigned drain_ticks;
 };
 
 static void usage(void)
@@ -44,12 +45,38 @@ static void usage(void)
     fprintf(stderr, "usage: stisignd -c CONFIG [--check]\n");
 }
 
+#define DRAIN_MS 5000
+
+/* During shutdown: leave once every request taken is answered and sent,
+ * or when the drain time is up. */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct svc_counters cnt;
+    (void)fd;
+    (void)what;
+    svc_counters(d->svc, &cnt);
+    if ((cnt.in_flight == 0 && rpc_server_unsent(d->srv) == 0) || ++d->drain_ticks > DRAIN_MS / 10) {
+        if (cnt.in_flight)
+            log_warn("shutdown: %u request(s) still in flight after %d ms", cnt.in_flight,
+                     DRAIN_MS);
+        event_base_loopbreak(d->base);
+    }
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct daemon *d = arg;
     (void)what;
-    log_info("signal %d: shutting down", (int)sig);
-    event_base_loopbreak(d->base);
+    if (d->drain) {
+        event_base_loopbreak(d->base); /* a second signal: leave now */
+        return;
+    }
+    log_info("signal %d: no new connections; answering what is in flight", (int)sig);
+    rpc_server_stop_accepting(d->srv);
+    struct timeval tv = {0, 10000};
+    d->drain = event_new(d->base, -1, EV_PERSIST, on_drain_tick, d);
+    event_add(d->drain, &tv);
 }
 
 /* Raise the descriptor limit: one per client connection. */
@@ -272,6 +299,8 @@ static void daemon_free(struct daemon *d)
         event_free(d->sig_int);
     if (d->start_timer)
         event_free(d->start_timer);
+    if (d->drain)
+        event_free(d->drain);
     if (d->base)
         event_base_free(d->base);
     cred_free(&d->creds);

@@ -375,6 +375,28 @@ void rpc_server_free(struct rpc_server *s)
     free(s);
 }
 
+void rpc_server_stop_accepting(struct rpc_server *s)
+{
+    if (s->lis) {
+        evconnlistener_free(s->lis);
+        s->lis = NULL;
+    }
+    if (s->path) {
+        unlink(s->path);
+        free(s->path);
+        s->path = NULL;
+    }
+}
+
+size_t rpc_server_unsent(const struct rpc_server *s)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < s->cfg.max_conns; i++)
+        if (s->slots[i])
+            n += conn_outlen(s->slots[i]);
+    return n;
+}
+
 int rpc_conn_send(struct rpc_conn *c, const void *frame, size_t n)
 {
     return bufferevent_write(c->bev, frame, n) == 0 ? STI_OK : STI_ENOMEM;

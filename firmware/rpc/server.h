@@ -70,6 +70,11 @@ int rpc_server_start(struct event_base *base, const struct rpc_server_cfg *cfg,
                      const struct rpc_handler *h, struct rpc_server **out);
 /* Closes the listener and every connection; removes the socket file. */
 void rpc_server_free(struct rpc_server *s);
+/* Stops accepting (graceful shutdown): existing connections keep being
+ * served; the socket file is removed so new clients fail fast. */
+void rpc_server_stop_accepting(struct rpc_server *s);
+/* Bytes of answers not yet written to any peer. */
+size_t rpc_server_unsent(const struct rpc_server *s);
 
 /* Queues a whole frame for sending. */
 int rpc_conn_send(struct rpc_conn *c, const void *frame, size_t n);

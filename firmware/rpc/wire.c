@@ -205,17 +205,19 @@ int wire_sign_req_decode(const uint8_t *body, size_t n, struct wire_sign_req *r)
         if (end)
             break;
         switch (f.tag) {
+        /* A value too long for its kind is reported as that kind's error
+         * (a TN that cannot be a TN, an origid that cannot be a UUID). */
         case WIRE_T_ORIG:
             if (seen_orig++)
                 return STI_EPROTO_DUP;
             if ((rc = wire_field_str(&f, r->orig, sizeof r->orig)))
-                return rc;
+                return f.len > WIRE_STR_MAX ? STI_ETN : rc;
             break;
         case WIRE_T_DEST:
             if (r->ndest == PP_MAX_DEST)
                 return STI_ETOOMANY;
             if ((rc = wire_field_str(&f, r->dest[r->ndest], sizeof r->dest[0])))
-                return rc;
+                return f.len > WIRE_STR_MAX ? STI_ETN : rc;
             r->ndest++;
             break;
         case WIRE_T_ATTEST: {
@@ -231,7 +233,7 @@ int wire_sign_req_decode(const uint8_t *body, size_t n, struct wire_sign_req *r)
             if (r->has_origid++)
                 return STI_EPROTO_DUP;
             if ((rc = wire_field_str(&f, r->origid, sizeof r->origid)))
-                return rc;
+                return f.len > UUID_STR_LEN ? STI_EORIGID : rc;
             break;
         case WIRE_T_IAT:
             if (r->has_iat++)

@@ -3,6 +3,7 @@
 when the client half-closes or a later frame is malformed, and a client
 streaming frames is not mistaken for a slowloris."""
 import os
+import signal
 import socket
 import sys
 import time
@@ -78,7 +79,28 @@ def slowloris_is_cut_by_the_frame_timer(env):
     check(0.25 < el < 3, "cut after the frame timeout: %.2f s" % el)
 
 
+def shutdown_answers_what_is_in_flight(env):
+    setup(env)
+    c = Conn(env.sock)
+    c.send(b"".join(frame(OP_SIGN, i, sign_body("12025550100", ["12025550101"]))
+                    for i in range(1, 201)))
+    c.recv_frame()  # the daemon is busy with the batch
+    env.daemon.send_signal(signal.SIGTERM)
+    got = 1
+    while True:
+        r = c.recv_frame()
+        if r is None:
+            break
+        check(r[1] == 0, "signed during shutdown")
+        got += 1
+    check(got == 200, "all 200 answered across SIGTERM, got %d" % got)
+    env.daemon.wait(10)
+    check(env.daemon.returncode == 0, "clean exit")
+    check(not os.path.exists(env.sock), "socket file removed")
+
+
 if __name__ == "__main__":
     main([answers_owed_survive_a_half_close, answers_owed_survive_a_later_framing_error,
-          streaming_client_is_not_cut_by_the_frame_timer, slowloris_is_cut_by_the_frame_timer],
+          streaming_client_is_not_cut_by_the_frame_timer, slowloris_is_cut_by_the_frame_timer,
+          shutdown_answers_what_is_in_flight],
          "transport")
