@@ -15,6 +15,17 @@ int json_put_str(struct buf_wr *w, const char *s, size_t n)
     static const char hex[] = "0123456789abcdef";
     int rc = buf_wr_u8(w, '"');
     for (size_t i = 0; rc == STI_OK && i < n; i++) {
+        /* Runs that need no escaping (all of a TN, most of a URL) are
+         * copied in one step. */
+        size_t run = 0;
+        while (i + run < n && (unsigned char)s[i + run] >= 0x20 && s[i + run] != '"' &&
+               s[i + run] != '\\')
+            run++;
+        if (run) {
+            rc = buf_wr_bytes(w, s + i, run);
+            i += run - 1;
+            continue;
+        }
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "b64u.h"
@@ -256,9 +257,96 @@ int pp_signing_input(const char *hdr_b64, size_t hdr_len, const struct pp_claims
     return rc;
 }
 
+/* One SHA-256 implementation fetched and one context allocated per thread,
+ * reused for every digest: OpenSSL 3's one-shot SHA256() fetches the
+ * algorithm and allocates a context on each call. */
+static int pp_sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t digest[32])
+{
+    static _Thread_local EVP_MD *md;
+    static _Thread_local EVP_MD_CTX *ctx;
+    unsigned int dlen = 0;
+    if (!md)
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!ctx)
+        ctx = EVP_MD_CTX_new();
+    return md && ctx && EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, a, alen) &&
+           (blen == 0 || EVP_DigestUpdate(ctx, b, blen)) &&
+           EVP_DigestFinal_ex(ctx, digest, &dlen) && dlen == 32;
+}
+
 void pp_digest(const char *signing_input, size_t len, uint8_t digest[32])
 {
-    SHA256((const unsigned char *)signing_input, len, digest);
+    if (!pp_sha256(signing_input, len, NULL, 0, digest))
+        SHA256((const unsigned char *)signing_input, len, digest);
+}
+
+int pp_cred_init(struct pp_cred *pc, const char *x5u)
+{
+    size_t n;
+    int rc;
+    if (pc == NULL)
+        return STI_EINVAL;
+    memset(pc, 0, sizeof *pc);
+    if ((rc = pp_header_b64(x5u, pc->prefix, sizeof pc->prefix - 1, &n)))
+        return rc;
+    pc->prefix[n++] = '.';
+    pc->prefix[n] = '\0';
+    pc->prefix_len = n;
+    struct buf_wr w;
+    buf_wr_init(&w, pc->suffix, sizeof pc->suffix);
+    rc = pp_put(&w, ";info=<");
+    if (rc == STI_OK)
+        rc = pp_put(&w, x5u);
+    if (rc == STI_OK)
+        rc = pp_put(&w, ">;alg=ES256;ppt=shaken");
+    if (rc == STI_OK)
+        rc = pp_finish(&w, &pc->suffix_len);
+    return rc;
+}
+
+int pp_claims_b64(const struct pp_claims *c, char *out, size_t cap, size_t *len)
+{
+    char json[PP_CLAIMS_JSON_MAX];
+    size_t jlen;
+    int rc = pp_claims_json(c, json, sizeof json, &jlen);
+    if (rc != STI_OK)
+        return rc;
+    return b64u_encode((const uint8_t *)json, jlen, out, cap, len);
+}
+
+void pp_cred_digest(const struct pp_cred *pc, const char *claims_b64, size_t n,
+                    uint8_t digest[32])
+{
+    if (!pp_sha256(pc->prefix, pc->prefix_len, claims_b64, n, digest)) {
+        char si[PP_SIGNING_INPUT_MAX];
+        size_t k = pc->prefix_len + n < sizeof si ? n : sizeof si - pc->prefix_len;
+        memcpy(si, pc->prefix, pc->prefix_len);
+        memcpy(si + pc->prefix_len, claims_b64, k);
+        SHA256((const unsigned char *)si, pc->prefix_len + k, digest);
+    }
+}
+
+int pp_cred_identity(const struct pp_cred *pc, const char *claims_b64, size_t n,
+                     const uint8_t sig[64], char *out, size_t cap, size_t *len)
+{
+    size_t slen, need = pc->prefix_len + n + 1 + B64U_ENC_LEN(64) + pc->suffix_len;
+    if (need + 1 > cap)
+        return STI_ETOOLONG;
+    char *p = out;
+    memcpy(p, pc->prefix, pc->prefix_len);
+    p += pc->prefix_len;
+    memcpy(p, claims_b64, n);
+    p += n;
+    *p++ = '.';
+    int rc = b64u_encode(sig, 64, p, cap - (size_t)(p - out), &slen);
+    if (rc != STI_OK)
+        return rc;
+    p += slen;
+    memcpy(p, pc->suffix, pc->suffix_len + 1);
+    p += pc->suffix_len;
+    if (len)
+        *len = (size_t)(p - out);
+    return STI_OK;
 }
 
 int pp_identity(const char *signing_input, size_t si_len, const uint8_t sig[64], const char *x5u,

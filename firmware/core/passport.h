@@ -27,6 +27,7 @@
 #define PP_HEADER_B64_MAX (PP_HEADER_JSON_MAX * 4 / 3 + 4)
 #define PP_SIGNING_INPUT_MAX (PP_HEADER_B64_MAX + 1 + PP_CLAIMS_JSON_MAX * 4 / 3 + 4)
 #define PP_IDENTITY_MAX (PP_SIGNING_INPUT_MAX + 1 + 86 + 8 + PP_X5U_MAX + 32)
+#define PP_CLAIMS_B64_MAX (PP_CLAIMS_JSON_MAX * 4 / 3 + 4)
 
 struct pp_claims {
     char attest; /* 'A', 'B' or 'C' */
@@ -57,5 +58,28 @@ void pp_digest(const char *signing_input, size_t len, uint8_t digest[32]);
 /* out = signing_input "." b64u(sig r||s) ";info=<" x5u ">;alg=ES256;ppt=shaken" */
 int pp_identity(const char *signing_input, size_t si_len, const uint8_t sig[64], const char *x5u,
                 char *out, size_t cap, size_t *len);
+
+/* The hot path. What depends only on the credential is computed once
+ * (pp_cred_init): the signing-input prefix "b64u(header)." and the Identity
+ * suffix ";info=<x5u>;alg=ES256;ppt=shaken". Per call: the claims are
+ * checked and encoded once (pp_claims_b64), hashed after the prefix
+ * (pp_cred_digest), and the Identity is assembled from the parts
+ * (pp_cred_identity) without re-validating what this module produced. */
+struct pp_cred {
+    char prefix[PP_HEADER_B64_MAX + 2];
+    size_t prefix_len;
+    char suffix[PP_X5U_MAX + 48];
+    size_t suffix_len;
+};
+
+int pp_cred_init(struct pp_cred *pc, const char *x5u);
+/* b64u(claims JSON); checks the claims (pp_claims_check codes). */
+int pp_claims_b64(const struct pp_claims *c, char *out, size_t cap, size_t *len);
+/* SHA-256 of prefix || claims_b64. Reuses a per-thread digest context. */
+void pp_cred_digest(const struct pp_cred *pc, const char *claims_b64, size_t n,
+                    uint8_t digest[32]);
+/* out = prefix claims_b64 "." b64u(sig) suffix; STI_ETOOLONG if cap is short. */
+int pp_cred_identity(const struct pp_cred *pc, const char *claims_b64, size_t n,
+                     const uint8_t sig[64], char *out, size_t cap, size_t *len);
 
 #endif

@@ -42,7 +42,7 @@ static int cred_load_one(struct cred *c, const struct cfg_cred *cc, char *err, s
             strcpy(cut, " ...");
     }
     X509_NAME_oneline(X509_get_subject_name(leaf), c->subject, sizeof c->subject);
-    if ((rc = pp_header_b64(c->x5u, c->hdr_b64, sizeof c->hdr_b64, &c->hdr_len))) {
+    if ((rc = pp_cred_init(&c->pp, c->x5u))) {
         snprintf(err, errlen, "credential %s: header: %s", c->name, sti_strerror(rc));
         return rc;
     }

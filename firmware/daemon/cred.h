@@ -22,8 +22,7 @@
 struct cred {
     char name[CFG_NAME_MAX + 1];
     char x5u[PP_X5U_MAX + 1];
-    char hdr_b64[PP_HEADER_B64_MAX];
-    size_t hdr_len;
+    struct pp_cred pp; /* PASSporT parts precomputed for this x5u */
     struct scope scope;
     char scope_text[1024];
     char subject[256];

@@ -22,8 +22,8 @@ struct svc_job {
     const struct cred *cred;
     int64_t iat;
     char origid[UUID_BUF];
-    size_t si_len;
-    char si[PP_SIGNING_INPUT_MAX];
+    size_t claims_len;
+    char claims[PP_CLAIMS_B64_MAX]; /* b64u(claims JSON) */
 };
 
 struct svc {
@@ -138,12 +138,11 @@ static int svc_sign_prepare(struct svc *s, const struct svc_peer *peer, const ui
                                req.iat + s->pol.iat_past_s >= (uint64_t)now),
               STI_EIAT);
     cl.iat = req.has_iat ? (int64_t)req.iat : (int64_t)now;
-    STI_TRY(pp_claims_check(&cl));
+    /* Checks the claims (exact codes) while encoding them. */
+    STI_TRY(pp_claims_b64(&cl, job->claims, sizeof job->claims, &job->claims_len));
     STI_CHECK(!peer || scope_covers_tn(&peer->scope, cl.orig), STI_ESCOPE_PEER);
     STI_TRY(cred_select(s->creds, cl.orig, now, &job->cred));
-    STI_TRY(pp_signing_input(job->cred->hdr_b64, job->cred->hdr_len, &cl, job->si, sizeof job->si,
-                             &job->si_len));
-    pp_digest(job->si, job->si_len, digest);
+    pp_cred_digest(&job->cred->pp, job->claims, job->claims_len, digest);
     job->iat = cl.iat;
     memcpy(job->origid, cl.origid, sizeof job->origid);
 out:
@@ -204,8 +203,8 @@ void svc_on_result(void *arg, uint32_t tag, int status, const uint8_t *sig)
     if (!rc)
         rc = wire_nest_begin(&w, WIRE_T_IDENTITY, &slot);
     if (!rc)
-        rc = pp_identity(job->si, job->si_len, sig, job->cred->x5u, (char *)w.p + w.off,
-                         w.cap - w.off, &idlen);
+        rc = pp_cred_identity(&job->cred->pp, job->claims, job->claims_len, sig,
+                              (char *)w.p + w.off, w.cap - w.off, &idlen);
     if (!rc) {
         w.off += idlen;
         rc = wire_nest_end(&w, slot);

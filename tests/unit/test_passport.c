@@ -468,7 +468,52 @@ TEST(claims_b64_decodes_back_to_json)
     CHECK_MEM(back, kat_claims_json, n);
 }
 
-CHECK_MAIN(CASE(header_json_matches_known_bytes), CASE(header_b64_matches_known_answer),
+/* The hot-path assembly gives byte for byte what the checked API gives. */
+TEST(cred_parts_match_known_answers)
+{
+    struct pp_cred pc;
+    struct pp_claims c;
+    char claims[PP_CLAIMS_B64_MAX], id[PP_IDENTITY_MAX], want[PP_IDENTITY_MAX];
+    char si[PP_SIGNING_INPUT_MAX];
+    size_t n, idn, sin, wn;
+    uint8_t dg[32], sig[64];
+    for (int i = 0; i < 64; i++)
+        sig[i] = (uint8_t)i;
+    kat_claims(&c);
+    CHECK_RC(pp_cred_init(&pc, X5U), STI_OK);
+    CHECK_INT(pc.prefix_len, strlen(kat_header_b64) + 1);
+    CHECK_MEM(pc.prefix, kat_header_b64, strlen(kat_header_b64));
+    CHECK_STR(pc.suffix, ";info=<" X5U ">;alg=ES256;ppt=shaken");
+    CHECK_RC(pp_claims_b64(&c, claims, sizeof claims, &n), STI_OK);
+    CHECK_STR(claims, kat_claims_b64);
+    pp_cred_digest(&pc, claims, n, dg);
+    CHECK_MEM(dg, kat_digest, 32);
+    CHECK_RC(pp_cred_identity(&pc, claims, n, sig, id, sizeof id, &idn), STI_OK);
+    CHECK_RC(pp_signing_input(kat_header_b64, strlen(kat_header_b64), &c, si, sizeof si, &sin),
+             STI_OK);
+    CHECK_RC(pp_identity(si, sin, sig, X5U, want, sizeof want, &wn), STI_OK);
+    CHECK_INT(idn, wn);
+    CHECK_STR(id, want);
+    CHECK_RC(pp_cred_identity(&pc, claims, n, sig, id, idn, &idn), STI_ETOOLONG);
+}
+
+TEST(claims_b64_reports_bad_claims_with_exact_codes)
+{
+    struct pp_claims c;
+    char out[PP_CLAIMS_B64_MAX];
+    size_t n;
+    kat_claims(&c);
+    c.attest = 'D';
+    CHECK_RC(pp_claims_b64(&c, out, sizeof out, &n), STI_EATTEST);
+    kat_claims(&c);
+    strcpy(c.orig, "12a");
+    CHECK_RC(pp_claims_b64(&c, out, sizeof out, &n), STI_ETN);
+    kat_claims(&c);
+    CHECK_RC(pp_cred_init(NULL, X5U), STI_EINVAL);
+}
+
+CHECK_MAIN(CASE(cred_parts_match_known_answers), CASE(claims_b64_reports_bad_claims_with_exact_codes),
+           CASE(header_json_matches_known_bytes), CASE(header_b64_matches_known_answer),
            CASE(claims_json_matches_known_bytes), CASE(claims_json_lists_several_dests_in_order),
            CASE(signing_input_matches_known_answer), CASE(digest_matches_sha256_known_answers),
            CASE(identity_header_has_signature_info_alg_ppt), CASE(identity_refuses_short_buffer),
