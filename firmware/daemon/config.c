@@ -109,7 +109,7 @@ void cfg_defaults(struct cfg *c)
     snprintf(c->module, sizeof c->module, "/usr/lib/softhsm/libsofthsm2.so");
     c->workers = 2;
     c->worker_mode = POOL_PROCESS;
-    c->window = 128;
+    c->window = 8;
     c->max_queue = 8192;
     c->max_conns = 4096;
     c->max_pending = 256;

@@ -81,6 +81,12 @@ void svc_attach(struct svc *s, struct pool *pool, struct rpc_server *srv)
     s->srv = srv;
 }
 
+void svc_swap(struct svc *s, struct pool *pool, struct cred_table *creds)
+{
+    s->pool = pool;
+    s->creds = creds;
+}
+
 void svc_counters(const struct svc *s, struct svc_counters *c)
 {
     *c = s->cnt;

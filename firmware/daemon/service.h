@@ -51,6 +51,9 @@ int svc_new(struct cred_table *creds, const struct svc_policy *pol, uint32_t max
 void svc_free(struct svc *s);
 /* Wires the pool and server in after they are created. */
 void svc_attach(struct svc *s, struct pool *pool, struct rpc_server *srv);
+/* New requests go to this pool with these credentials (reload); jobs in
+ * flight finish on the old ones, which the caller frees once drained. */
+void svc_swap(struct svc *s, struct pool *pool, struct cred_table *creds);
 /* The handler to give rpc_server_start, and the pool callbacks. */
 void svc_handler(struct svc *s, struct rpc_handler *h);
 void svc_on_result(void *arg, uint32_t tag, int status, const uint8_t *sig);

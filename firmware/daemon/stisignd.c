@@ -30,7 +30,14 @@
 
 struct daemon {
     struct cfg cfg;
-    struct cred_table creds;
+    const char *cfgpath;
+    struct cred_table *creds; /* in use */
+    /* SIGHUP reload: a new pool and table start beside the running ones,
+     * take over when ready, and the old ones retire once drained. */
+    struct pool *new_pool, *old_pool;
+    struct cred_table *new_creds, *old_creds;
+    struct event *sig_hup, *reload_ev, *retire_ev, *reload_timeout;
+    int reload_ready;
     struct event_base *base;
     struct pool *pool;
     struct svc *svc;
@@ -89,7 +96,7 @@ static void raise_nofile(void)
     }
 }
 
-static int daemon_pool_cfg(struct daemon *d, struct pool_cfg *pc)
+static int daemon_pool_cfg(struct daemon *d, const struct cred_table *creds, struct pool_cfg *pc)
 {
     int rc;
     memset(pc, 0, sizeof *pc);
@@ -105,7 +112,7 @@ static int daemon_pool_cfg(struct daemon *d, struct pool_cfg *pc)
     struct hsm_key_sel dummy;
     if ((rc = hsm_uri_parse(d->cfg.token, &pc->wc.token, &dummy)))
         return rc;
-    cred_key_sels(&d->creds, pc->wc.keys, &pc->wc.nkeys);
+    cred_key_sels(creds, pc->wc.keys, &pc->wc.nkeys);
     return hsm_pin_read(d->cfg.pin_file, pc->wc.pin, sizeof pc->wc.pin, &pc->wc.pin_len);
 }
 
@@ -187,8 +194,8 @@ static int daemon_wait_ready(struct daemon *d)
         log_error("HSM workers could not start: %s (%s)", sti_strerror(why), sti_errname(why));
         return why;
     }
-    for (size_t i = 0; i < d->creds.n; i++) {
-        struct cred *c = &d->creds.c[i];
+    for (size_t i = 0; i < d->creds->n; i++) {
+        struct cred *c = &d->creds->c[i];
         uint8_t point[HSM_EC_POINT_LEN];
         int rc = pool_key_point(d->pool, c->key_idx, point);
         if (rc == STI_OK)
@@ -209,6 +216,140 @@ static int daemon_wait_ready(struct daemon *d)
     return STI_OK;
 }
 
+/* ---- SIGHUP: reload the credentials without dropping a connection ---- */
+
+static void reload_drop_new(struct daemon *d)
+{
+    if (d->new_pool)
+        pool_free(d->new_pool);
+    d->new_pool = NULL;
+    if (d->new_creds) {
+        cred_free(d->new_creds);
+        free(d->new_creds);
+    }
+    d->new_creds = NULL;
+    evtimer_del(d->reload_timeout);
+}
+
+/* The old pool and table go once no job of theirs is left. */
+static void on_retire_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct pool_stats st;
+    (void)fd;
+    (void)what;
+    pool_stats(d->old_pool, &st);
+    if (st.in_flight || st.queued)
+        return;
+    event_del(d->retire_ev);
+    pool_free(d->old_pool);
+    d->old_pool = NULL;
+    cred_free(d->old_creds);
+    free(d->old_creds);
+    d->old_creds = NULL;
+    log_info("reload: previous workers retired");
+}
+
+/* Runs outside the pool's own callbacks (pool_free is not reentrant). */
+static void on_reload_step(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct pool_stats st;
+    (void)fd;
+    (void)what;
+    if (!d->new_pool)
+        return;
+    pool_stats(d->new_pool, &st);
+    if (st.login_refused || (what & EV_TIMEOUT && !d->reload_ready)) {
+        log_error("reload: new HSM workers did not start (%s); keeping the running credentials",
+                  st.login_refused ? "PIN refused" : "timeout");
+        reload_drop_new(d);
+        return;
+    }
+    if (!(st.ready > 0 && st.started == st.workers))
+        return;
+    d->reload_ready = 1;
+    for (size_t i = 0; i < d->new_creds->n; i++) {
+        struct cred *c = &d->new_creds->c[i];
+        uint8_t point[HSM_EC_POINT_LEN];
+        int rc = pool_key_point(d->new_pool, c->key_idx, point);
+        if (rc == STI_OK)
+            rc = cred_bind(c, point);
+        if (rc) {
+            log_error("reload: credential %s: %s; keeping the running credentials", c->name,
+                      sti_strerror(rc));
+            reload_drop_new(d);
+            return;
+        }
+    }
+    evtimer_del(d->reload_timeout);
+    d->old_pool = d->pool;
+    d->old_creds = d->creds;
+    d->pool = d->new_pool;
+    d->creds = d->new_creds;
+    d->new_pool = NULL;
+    d->new_creds = NULL;
+    svc_swap(d->svc, d->pool, d->creds);
+    struct timeval tv = {0, 100000};
+    event_add(d->retire_ev, &tv);
+    log_info("reload: signing with %zu credential(s)", d->creds->n);
+}
+
+static void on_reload_pool_state(void *arg)
+{
+    struct daemon *d = arg;
+    event_active(d->reload_ev, EV_READ, 0);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct cfg nc;
+    struct pool_cfg pc;
+    char err[512];
+    (void)sig;
+    (void)what;
+    if (d->new_pool || d->old_pool || d->drain) {
+        log_warn("reload: one is already under way; try again shortly");
+        return;
+    }
+    cfg_defaults(&nc);
+    if (cfg_load(d->cfgpath, &nc, err, sizeof err) != STI_OK) {
+        log_error("reload: %s; keeping the running configuration", err);
+        return;
+    }
+    /* Credentials reload; what the process was started with stays. */
+    if (strcmp(nc.socket, d->cfg.socket) || strcmp(nc.module, d->cfg.module) ||
+        strcmp(nc.token, d->cfg.token) || nc.workers != d->cfg.workers ||
+        nc.worker_mode != d->cfg.worker_mode || nc.npeer != d->cfg.npeer ||
+        strcmp(nc.allow_uid, d->cfg.allow_uid) || strcmp(nc.allow_gid, d->cfg.allow_gid))
+        log_warn("reload: only credentials and the PIN file are reloaded; socket, module, "
+                 "token, workers and peer settings take effect at restart");
+    struct cred_table *t = calloc(1, sizeof *t);
+    if (!t || cred_load(t, &nc, err, sizeof err) != STI_OK) {
+        log_error("reload: %s; keeping the running credentials", t ? err : "out of memory");
+        free(t);
+        return;
+    }
+    memcpy(d->cfg.cred, nc.cred, sizeof nc.cred);
+    d->cfg.ncred = nc.ncred;
+    memcpy(d->cfg.pin_file, nc.pin_file, sizeof nc.pin_file);
+    d->new_creds = t;
+    d->reload_ready = 0;
+    int rc = daemon_pool_cfg(d, t, &pc);
+    if (rc == STI_OK)
+        rc = pool_start(d->base, &pc, on_result, on_reload_pool_state, d, &d->new_pool);
+    hsm_wipe(&pc, sizeof pc);
+    if (rc) {
+        log_error("reload: %s; keeping the running credentials", sti_strerror(rc));
+        reload_drop_new(d);
+        return;
+    }
+    struct timeval tv = {d->cfg.start_timeout_ms / 1000, (d->cfg.start_timeout_ms % 1000) * 1000};
+    evtimer_add(d->reload_timeout, &tv);
+    log_info("reload: starting workers for %zu credential(s)", t->n);
+}
+
 static int daemon_run(struct daemon *d)
 {
     int rc;
@@ -217,11 +358,14 @@ static int daemon_run(struct daemon *d)
     struct rpc_handler h;
     char err[512] = "";
 
-    if ((rc = cred_load(&d->creds, &d->cfg, err, sizeof err))) {
+    d->creds = calloc(1, sizeof *d->creds);
+    if (!d->creds)
+        return STI_ENOMEM;
+    if ((rc = cred_load(d->creds, &d->cfg, err, sizeof err))) {
         log_error("%s", err);
         return rc;
     }
-    if ((rc = daemon_pool_cfg(d, &pc))) {
+    if ((rc = daemon_pool_cfg(d, d->creds, &pc))) {
         hsm_wipe(&pc, sizeof pc);
         log_error("HSM configuration: %s (%s)", sti_strerror(rc), sti_errname(rc));
         return rc;
@@ -232,7 +376,7 @@ static int daemon_run(struct daemon *d)
     struct svc_policy pol;
     if ((rc = daemon_policy(d, &pol)))
         return rc;
-    if ((rc = svc_new(&d->creds, &pol, d->cfg.max_queue + d->cfg.workers * d->cfg.window,
+    if ((rc = svc_new(d->creds, &pol, d->cfg.max_queue + d->cfg.workers * d->cfg.window,
                       &d->svc))) {
         for (size_t i = 0; i < pol.npeer; i++)
             scope_free(&pol.peer[i].scope);
@@ -273,6 +417,11 @@ static int daemon_run(struct daemon *d)
     d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
     evsignal_add(d->sig_term, NULL);
     evsignal_add(d->sig_int, NULL);
+    d->sig_hup = evsignal_new(d->base, SIGHUP, on_sighup, d);
+    d->reload_ev = event_new(d->base, -1, 0, on_reload_step, d);
+    d->reload_timeout = evtimer_new(d->base, on_reload_step, d);
+    d->retire_ev = event_new(d->base, -1, EV_PERSIST, on_retire_tick, d);
+    evsignal_add(d->sig_hup, NULL);
     if (d->cfg.pid_file[0]) {
         FILE *f = fopen(d->cfg.pid_file, "w");
         if (f) {
@@ -281,7 +430,7 @@ static int daemon_run(struct daemon *d)
         }
     }
     log_info("ready: signing on %s with %zu credential(s), %u HSM worker(s) (%s)", d->cfg.socket,
-             d->creds.n, d->cfg.workers, d->cfg.worker_mode == POOL_PROCESS ? "process" : "thread");
+             d->creds->n, d->cfg.workers, d->cfg.worker_mode == POOL_PROCESS ? "process" : "thread");
     event_base_dispatch(d->base);
     return STI_OK;
 }
@@ -303,7 +452,20 @@ static void daemon_free(struct daemon *d)
         event_free(d->drain);
     if (d->base)
         event_base_free(d->base);
-    cred_free(&d->creds);
+    if (d->new_pool)
+        pool_free(d->new_pool);
+    if (d->old_pool)
+        pool_free(d->old_pool);
+    struct cred_table *tables[] = {d->creds, d->new_creds, d->old_creds};
+    for (size_t i = 0; i < 3; i++)
+        if (tables[i]) {
+            cred_free(tables[i]);
+            free(tables[i]);
+        }
+    struct event *evs[] = {d->sig_hup, d->reload_ev, d->retire_ev, d->reload_timeout};
+    for (size_t i = 0; i < 4; i++)
+        if (evs[i])
+            event_free(evs[i]);
     if (d->cfg.pid_file[0])
         unlink(d->cfg.pid_file);
 }
@@ -339,6 +501,7 @@ int main(int argc, char **argv)
     raise_nofile();
     cfg_defaults(&d.cfg);
     char err[512];
+    d.cfgpath = cfgpath;
     if (cfg_load(cfgpath, &d.cfg, err, sizeof err) != STI_OK) {
         fprintf(stderr, "stisignd: %s\n", err);
         return 1;
@@ -347,12 +510,13 @@ int main(int argc, char **argv)
     log_level_parse(d.cfg.log_level, &lvl);
     log_setup("stisignd", d.cfg.log_syslog, lvl);
     if (check_only) {
-        int rc = cred_load(&d.creds, &d.cfg, err, sizeof err);
+        static struct cred_table t;
+        int rc = cred_load(&t, &d.cfg, err, sizeof err);
         if (rc)
             fprintf(stderr, "stisignd: %s\n", err);
         else
-            printf("configuration ok: %zu credential(s)\n", d.creds.n);
-        cred_free(&d.creds);
+            printf("configuration ok: %zu credential(s)\n", t.n);
+        cred_free(&t);
         return rc ? 1 : 0;
     }
     int rc = daemon_run(&d);

@@ -93,14 +93,16 @@ int worker_run(int fd)
             break;
         }
         STI_TRY(wp_sign_decode(in, (size_t)got, jobs, &n));
+        /* Each answer leaves as soon as it is signed: the first job of a
+         * batch does not wait for the last. */
         for (size_t i = 0; i < n; i++) {
-            res[i].tag = jobs[i].tag;
-            res[i].status = (uint16_t)hsm_signer_sign(s, jobs[i].key, jobs[i].digest, res[i].sig);
-            if (res[i].status)
-                memset(res[i].sig, 0, sizeof res[i].sig);
+            res[0].tag = jobs[i].tag;
+            res[0].status = (uint16_t)hsm_signer_sign(s, jobs[i].key, jobs[i].digest, res[0].sig);
+            if (res[0].status)
+                memset(res[0].sig, 0, sizeof res[0].sig);
+            STI_TRY(wp_result_encode(res, 1, out, sizeof wm->out, &len));
+            STI_TRY(worker_send(fd, out, len));
         }
-        STI_TRY(wp_result_encode(res, n, out, sizeof wm->out, &len));
-        STI_TRY(worker_send(fd, out, len));
     }
 out:
     if (s)

@@ -170,6 +170,8 @@ int wire_nest_end(struct buf_wr *w, size_t slot)
 int wire_frame_begin(struct buf_wr *w, uint8_t op, uint16_t status, uint32_t id)
 {
     size_t slot;
+    if (w->off != 0)
+        return STI_EINVAL;
     int rc = buf_wr_reserve(w, WIRE_HDR_LEN, &slot);
     if (rc)
         return rc;
@@ -254,6 +256,11 @@ int wire_sign_req_decode(const uint8_t *body, size_t n, struct wire_sign_req *r)
 int wire_sign_req_encode(struct buf_wr *w, const struct wire_sign_req *r)
 {
     int rc;
+    if (r->ndest == 0 || r->ndest > PP_MAX_DEST || strlen(r->orig) > WIRE_STR_MAX)
+        return STI_EINVAL;
+    for (unsigned i = 0; i < r->ndest; i++)
+        if (strlen(r->dest[i]) > WIRE_STR_MAX)
+            return STI_EINVAL;
     if ((rc = wire_put_str(w, WIRE_T_ORIG, r->orig)))
         return rc;
     for (unsigned i = 0; i < r->ndest; i++)

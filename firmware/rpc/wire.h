@@ -46,8 +46,8 @@ enum wire_tag {
     /* any error response */
     WIRE_T_MESSAGE = 0x0f, /* string: human-readable error text */
     /* sign request */
-    WIRE_T_ORIG = 0x01,   /* string 1..64, a TN in any accepted notation */
-    WIRE_T_DEST = 0x02,   /* string 1..64, 1..16 times */
+    WIRE_T_ORIG = 0x01,   /* string 0..64, a TN in any accepted notation */
+    WIRE_T_DEST = 0x02,   /* string 0..64, 1..16 times */
     WIRE_T_ATTEST = 0x03, /* u8 'A' 'B' 'C' */
     WIRE_T_ORIGID = 0x04, /* string 36, a UUID */
     WIRE_T_IAT = 0x05,    /* u64 seconds since the epoch */
@@ -146,14 +146,18 @@ int wire_nest_begin(struct buf_wr *w, uint8_t tag, size_t *slot);
 int wire_nest_end(struct buf_wr *w, size_t slot);
 
 /* Starts a frame: reserves the header; wire_frame_end fills the length.
+ * One frame per writer, starting at offset 0 (STI_EINVAL otherwise).
  * STI_ETOOLONG if the frame would exceed the writer's capacity. */
 int wire_frame_begin(struct buf_wr *w, uint8_t op, uint16_t status, uint32_t id);
 int wire_frame_end(struct buf_wr *w);
 
 /* Sign request body. Decode enforces: ORIG once, DEST 1..PP_MAX_DEST times,
  * ATTEST once, ORIGID and IAT at most once (STI_EPROTO_DUP /
- * STI_EPROTO_MISSING / STI_ETOOMANY / STI_EPROTO_FIELD). Values are not
- * validated beyond length here; the signer normalises and checks them. */
+ * STI_EPROTO_MISSING / STI_ETOOMANY / STI_EPROTO_FIELD); an ORIG or DEST
+ * over 64 bytes is STI_ETN and an ORIGID over 36 bytes STI_EORIGID, as
+ * their shorter malformed forms are later. Values are not validated beyond
+ * that here; the signer normalises and checks them (an empty TN is 101
+ * there). Encode refuses what decode would refuse (STI_EINVAL). */
 int wire_sign_req_decode(const uint8_t *body, size_t n, struct wire_sign_req *r);
 int wire_sign_req_encode(struct buf_wr *w, const struct wire_sign_req *r);
 

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""SIGHUP reloads the credentials without a restart and without dropping
+a connection or a request; a bad new configuration leaves the running one."""
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from stitest import OP_SIGN, T_CRED, T_IDENTITY, Conn, check, frame, main, sign_body, verify_identity
+
+A = "range:12025550100/100"
+B = "range:13035550000/100"
+
+
+def wait_for(pred, what, secs=20):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def sign(env, orig):
+    c = Conn(env.sock)
+    c.send(frame(OP_SIGN, 1, sign_body(orig, ["12025550101"])))
+    r = c.recv_frame()
+    c.close()
+    return r
+
+
+def new_credential_signs_without_restart_and_old_one_retires(env):
+    env.keygen("a")
+    env.keygen("b")
+    env.ca_init(A + " " + B)
+    env.credential("a", "a", env.issue("a", A))
+    env.start()
+    pid = env.daemon.pid
+    check(sign(env, "13035550001")[1] == 300, "B not yet in scope")
+    # A client with requests in flight across the reload.
+    c = Conn(env.sock)
+    c.send(b"".join(frame(OP_SIGN, i, sign_body("12025550100", ["1"])) for i in range(300)))
+    chain_b = env.issue("b", B)
+    env.creds = [("b", "b", chain_b, "https://cr.example.com/b.pem")]
+    env.write_config()
+    env.daemon.send_signal(signal.SIGHUP)
+    got = set()
+    for _ in range(300):
+        op, status, rid, f = c.recv_frame()
+        check(status in (0, 300), "answered across the reload: %d" % status)
+        got.add(rid)
+    check(len(got) == 300, "every request answered once")
+    wait_for(lambda: sign(env, "13035550001")[1] == 0, "credential b in use")
+    r = sign(env, "13035550001")
+    check(r[3][T_CRED] == [b"b"], "signed with b")
+    verify_identity(env, r[3][T_IDENTITY][0].decode(), chain_b, "https://cr.example.com/b.pem")
+    check(sign(env, "12025550100")[1] == 300, "retired credential a no longer signs")
+    check(env.daemon.pid == pid and env.daemon.poll() is None, "same process")
+    wait_for(lambda: "previous workers retired" in env.logtext(), "old workers retired")
+
+
+def bad_reload_keeps_the_running_credentials(env):
+    env.keygen("a")
+    env.ca_init(A)
+    chain = env.issue("a", A)
+    env.credential("a", "a", chain)
+    env.start()
+    env.creds = [("a", "a", os.path.join(env.dir, "missing.pem"), "https://cr.example.com/a.pem")]
+    env.write_config()
+    env.daemon.send_signal(signal.SIGHUP)
+    wait_for(lambda: "keeping the running credentials" in env.logtext(), "reload refused")
+    check(sign(env, "12025550100")[1] == 0, "still signing with a")
+    # A key that does not match its certificate is refused too.
+    env.keygen("other")
+    env.creds = [("a", "other", chain, "https://cr.example.com/a.pem")]
+    env.write_config()
+    env.daemon.send_signal(signal.SIGHUP)
+    wait_for(lambda: env.logtext().count("keeping the running credentials") >= 2, "second refusal")
+    check(sign(env, "12025550100")[1] == 0, "still signing after the second refusal")
+
+
+if __name__ == "__main__":
+    main([new_credential_signs_without_restart_and_old_one_retires,
+          bad_reload_keeps_the_running_credentials], "reload")
