@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sti_err.h"
 
@@ -31,6 +32,7 @@ static const struct cfg_key cfg_keys[] = {
     K("token", CT_STR, token, 0, 0),
     K("pin_file", CT_PATH, pin_file, 0, 0),
     K("pid_file", CT_PATH, pid_file, 0, 0),
+    K("store_dir", CT_PATH, store_dir, 0, 0),
     K("workers", CT_UINT, workers, 1, 256),
     K("worker_mode", CT_WMODE, worker_mode, 0, 0),
     K("worker_window", CT_UINT, window, 1, 4096),
@@ -211,7 +213,9 @@ static int cfg_set(const struct cfg_key *k, void *base, const char *cfgpath, con
     return -1;
 }
 
-int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
+/* One file: the main configuration, or (restricted) the store's
+ * appliance.conf, which may only set token, pin_file and credentials. */
+static int cfg_parse(const char *path, struct cfg *c, int restricted, char *err, size_t errlen)
 {
     char line[2048];
     int lineno = 0, rc = STI_ECONFIG;
@@ -243,6 +247,10 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
                 goto out;
             }
             int is_peer = kind[0] == 'p';
+            if (is_peer && restricted) {
+                cfg_err(err, errlen, path, lineno, "[peer] belongs in the main configuration");
+                goto out;
+            }
             unsigned *count = is_peer ? &c->npeer : &c->ncred;
             if (*count == (is_peer ? CFG_MAX_PEERS : CFG_MAX_CREDS)) {
                 cfg_err(err, errlen, path, lineno, "too many %s sections", kind);
@@ -297,6 +305,8 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
         for (size_t i = 0; i < n; i++)
             if (strcmp(table[i].name, key) == 0 && table[i].size)
                 k = &table[i];
+        if (k && restricted && !cur && strcmp(key, "token") != 0 && strcmp(key, "pin_file") != 0)
+            k = NULL;
         if (!k) {
             cfg_err(err, errlen, path, lineno, "unknown key '%s'%s", key,
                     cur ? " in a credential section" : peer ? " in a peer section" : "");
@@ -324,14 +334,7 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
         cfg_err(err, errlen, path, lineno, "allow_uid/allow_gid: unknown user or group");
         goto out;
     }
-    if (!c->pin_file[0]) {
-        cfg_err(err, errlen, path, lineno, "pin_file is required");
-        goto out;
-    }
-    if (!c->token[0]) {
-        cfg_err(err, errlen, path, lineno, "token is required");
-        goto out;
-    }
+
     for (unsigned i = 0; i < c->ncred; i++) {
         struct cfg_cred *cc = &c->cred[i];
         if (!cc->key[0] || !cc->chain[0] || !cc->x5u[0]) {
@@ -344,4 +347,28 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
 out:
     fclose(f);
     return rc;
+}
+
+int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
+{
+    int rc = cfg_parse(path, c, 0, err, errlen);
+    if (rc)
+        return rc;
+    if (c->store_dir[0]) {
+        char app[CFG_PATH_MAX + 32];
+        snprintf(app, sizeof app, "%s/appliance.conf", c->store_dir);
+        if (access(app, F_OK) == 0 && (rc = cfg_parse(app, c, 1, err, errlen)))
+            return rc;
+        if (!c->pin_file[0] &&
+            snprintf(c->pin_file, sizeof c->pin_file, "%.*s/pin", (int)sizeof c->pin_file - 5,
+                     c->store_dir) >= (int)sizeof c->pin_file)
+            return STI_ECONFIG;
+    }
+    /* With a store the appliance may start unprovisioned and be set up from
+     * its console; without one, the token and its PIN must be named here. */
+    if (!c->store_dir[0] && (!c->pin_file[0] || !c->token[0])) {
+        snprintf(err, errlen, "%s: token and pin_file are required (or store_dir)", path);
+        return STI_ECONFIG;
+    }
+    return STI_OK;
 }

@@ -19,6 +19,11 @@
  *   chain = /etc/stisign/acme-chain.pem          (leaf first)
  *   x5u   = https://cr.example.com/acme.pem
  *
+ * With `store_dir = DIR`, DIR/appliance.conf (written by the console's
+ * store, atomically) is read after the main file and may set token,
+ * pin_file (default DIR/pin) and [credential] sections; the daemon may then
+ * start unprovisioned. Without a store, token and pin_file are required.
+ *
  * Conventions: struct cfg is plain data filled by cfg_load; relative paths
  * are taken relative to the config file's folder. On error, err receives
  * "FILE:LINE: what is wrong".
@@ -66,6 +71,7 @@ struct cfg {
     char token[256];
     char pin_file[CFG_PATH_MAX];
     char pid_file[CFG_PATH_MAX];
+    char store_dir[CFG_PATH_MAX]; /* the appliance's store: appliance.conf, pin, chains */
     unsigned workers;
     enum pool_mode worker_mode;
     unsigned window;

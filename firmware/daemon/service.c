@@ -168,7 +168,8 @@ static void svc_sign(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h
     struct svc_job *job = &s->jobs[tag];
     int rc = svc_sign_prepare(s, rpc_conn_udata(c), body, n, job, digest);
     if (rc == STI_OK)
-        rc = pool_submit(s->pool, tag, job->cred->key_idx, digest);
+        rc = s->pool ? pool_submit(s->pool, tag, job->cred->key_idx, digest)
+                     : STI_EHSM_UNAVAILABLE;
     if (rc) {
         s->cnt.failed++;
         svc_reply_error(c, WIRE_OP_SIGN, h->id, rc);
@@ -260,11 +261,16 @@ static void svc_health(struct svc *s, struct rpc_conn *c, const struct wire_hdr 
         return;
     }
     time_t now = time(NULL);
-    pool_stats(s->pool, &ps);
+    memset(&ps, 0, sizeof ps);
+    if (s->pool)
+        pool_stats(s->pool, &ps);
     unsigned valid = svc_valid_creds(s, now);
     uint8_t state = WIRE_STATE_READY;
     char reason[200] = "";
-    if (ps.ready == 0) {
+    if (!s->pool) {
+        state = WIRE_STATE_DOWN;
+        snprintf(reason, sizeof reason, "not provisioned: no token session (see the console)");
+    } else if (ps.ready == 0) {
         state = WIRE_STATE_DOWN;
         snprintf(reason, sizeof reason, "no HSM worker ready: %s",
                  ps.last_open_error ? sti_strerror(ps.last_open_error) : "starting");

@@ -235,14 +235,16 @@ static void reload_drop_new(struct daemon *d)
 static void on_retire_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
-    struct pool_stats st;
+    struct pool_stats st = {0};
     (void)fd;
     (void)what;
-    pool_stats(d->old_pool, &st);
+    if (d->old_pool)
+        pool_stats(d->old_pool, &st);
     if (st.in_flight || st.queued)
         return;
     event_del(d->retire_ev);
-    pool_free(d->old_pool);
+    if (d->old_pool)
+        pool_free(d->old_pool);
     d->old_pool = NULL;
     cred_free(d->old_creds);
     free(d->old_creds);
@@ -309,7 +311,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     char err[512];
     (void)sig;
     (void)what;
-    if (d->new_pool || d->old_pool || d->drain) {
+    if (d->new_pool || d->old_creds || d->drain) {
         log_warn("reload: one is already under way; try again shortly");
         return;
     }
@@ -320,11 +322,11 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     }
     /* Credentials reload; what the process was started with stays. */
     if (strcmp(nc.socket, d->cfg.socket) || strcmp(nc.module, d->cfg.module) ||
-        strcmp(nc.token, d->cfg.token) || nc.workers != d->cfg.workers ||
+        nc.workers != d->cfg.workers ||
         nc.worker_mode != d->cfg.worker_mode || nc.npeer != d->cfg.npeer ||
         strcmp(nc.allow_uid, d->cfg.allow_uid) || strcmp(nc.allow_gid, d->cfg.allow_gid))
-        log_warn("reload: only credentials and the PIN file are reloaded; socket, module, "
-                 "token, workers and peer settings take effect at restart");
+        log_warn("reload: only the token, its PIN file and the credentials are reloaded; "
+                 "socket, module, workers and peer settings take effect at restart");
     struct cred_table *t = calloc(1, sizeof *t);
     if (!t || cred_load(t, &nc, err, sizeof err) != STI_OK) {
         log_error("reload: %s; keeping the running credentials", t ? err : "out of memory");
@@ -334,9 +336,10 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     memcpy(d->cfg.cred, nc.cred, sizeof nc.cred);
     d->cfg.ncred = nc.ncred;
     memcpy(d->cfg.pin_file, nc.pin_file, sizeof nc.pin_file);
+    memcpy(d->cfg.token, nc.token, sizeof nc.token); /* the console may have set it */
     d->new_creds = t;
     d->reload_ready = 0;
-    int rc = daemon_pool_cfg(d, t, &pc);
+    int rc = nc.token[0] ? daemon_pool_cfg(d, t, &pc) : STI_EHSM_TOKEN;
     if (rc == STI_OK)
         rc = pool_start(d->base, &pc, on_result, on_reload_pool_state, d, &d->new_pool);
     hsm_wipe(&pc, sizeof pc);
@@ -348,6 +351,27 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     struct timeval tv = {d->cfg.start_timeout_ms / 1000, (d->cfg.start_timeout_ms % 1000) * 1000};
     evtimer_add(d->reload_timeout, &tv);
     log_info("reload: starting workers for %zu credential(s)", t->n);
+}
+
+/* Starts the HSM workers and binds the credentials, or says why not. */
+static int daemon_start_pool(struct daemon *d, struct pool_cfg *pc)
+{
+    int rc;
+    if (!d->cfg.token[0])
+        return STI_EHSM_TOKEN;
+    rc = daemon_pool_cfg(d, d->creds, pc);
+    if (rc == STI_OK)
+        rc = pool_start(d->base, pc, on_result, on_pool_state_start, d, &d->pool);
+    hsm_wipe(pc, sizeof *pc);
+    if (rc) {
+        log_error("HSM workers: %s (%s)", sti_strerror(rc), sti_errname(rc));
+        return rc;
+    }
+    if ((rc = daemon_wait_ready(d))) {
+        pool_free(d->pool);
+        d->pool = NULL;
+    }
+    return rc;
 }
 
 static int daemon_run(struct daemon *d)
@@ -365,11 +389,6 @@ static int daemon_run(struct daemon *d)
         log_error("%s", err);
         return rc;
     }
-    if ((rc = daemon_pool_cfg(d, d->creds, &pc))) {
-        hsm_wipe(&pc, sizeof pc);
-        log_error("HSM configuration: %s (%s)", sti_strerror(rc), sti_errname(rc));
-        return rc;
-    }
     d->base = event_base_new();
     if (!d->base)
         return STI_ENOMEM;
@@ -382,14 +401,13 @@ static int daemon_run(struct daemon *d)
             scope_free(&pol.peer[i].scope);
         return rc;
     }
-    rc = pool_start(d->base, &pc, on_result, on_pool_state_start, d, &d->pool);
-    hsm_wipe(&pc, sizeof pc);
-    if (rc) {
-        log_error("worker pool: %s", sti_strerror(rc));
-        return rc;
+    if ((rc = daemon_start_pool(d, &pc))) {
+        /* With a store the console can fix what is missing: run
+         * unprovisioned (health says why) rather than exit. */
+        if (!d->cfg.store_dir[0])
+            return rc;
+        log_warn("not signing until provisioned: %s (%s)", sti_strerror(rc), sti_errname(rc));
     }
-    if ((rc = daemon_wait_ready(d)))
-        return rc;
 
     rpc_server_cfg_defaults(&sc);
     sc.path = d->cfg.socket;

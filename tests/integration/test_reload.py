@@ -80,6 +80,39 @@ def bad_reload_keeps_the_running_credentials(env):
     check(sign(env, "12025550100")[1] == 0, "still signing after the second refusal")
 
 
+def unprovisioned_start_then_store_provisioning_and_reload(env):
+    """With a store, the daemon starts with no token and no PIN, says so,
+    and signs once the store names them (what the console writes)."""
+    store = os.path.join(env.dir, "store")
+    os.makedirs(store, mode=0o700)
+    cfg = os.path.join(env.dir, "stisignd.conf")
+    with open(cfg, "w") as f:
+        f.write("socket = %s\nstore_dir = %s\nworkers = 1\n" % (env.sock, store))
+    env.creds = []
+    import subprocess
+    from stitest import STISIGND
+    env.daemon = subprocess.Popen([STISIGND, "-c", cfg], stdout=open(env.log, "ab"),
+                                  stderr=subprocess.STDOUT)
+    wait_for(lambda: os.path.exists(env.sock), "socket")
+    r = env.tool(["health", "--socket", env.sock], ok=False)
+    check(r.returncode == 1 and "not provisioned" in r.stdout, r.stdout)
+    check(sign(env, "12025550100")[1] in (301, 407), "unprovisioned: no credential, no HSM")
+    env.keygen("a")
+    env.ca_init(A)
+    chain = env.issue("a", A)
+    with open(env.pin) as src, open(os.path.join(store, "pin"), "w") as dst:
+        dst.write(src.read())
+    os.chmod(os.path.join(store, "pin"), 0o600)
+    with open(os.path.join(store, "appliance.conf"), "w") as f:
+        f.write("token = %s\n[credential a]\nkey = a\nchain = %s\nx5u = https://cr.example.com/a.pem\n"
+                % (env.token, chain))
+    env.daemon.send_signal(signal.SIGHUP)
+    wait_for(lambda: sign(env, "12025550100")[1] == 0, "signing after provisioning")
+    r = env.tool(["health", "--socket", env.sock])
+    check("state: ready" in r.stdout, r.stdout)
+
+
 if __name__ == "__main__":
     main([new_credential_signs_without_restart_and_old_one_retires,
-          bad_reload_keeps_the_running_credentials], "reload")
+          bad_reload_keeps_the_running_credentials,
+          unprovisioned_start_then_store_provisioning_and_reload], "reload")
