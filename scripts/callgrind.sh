@@ -14,7 +14,7 @@ n1=${1:-200}
 n2=${2:-1200}
 build=${STI_BUILD:-$root/build}
 bash "$root/scripts/setup.sh" --bench
-bash "$root/scripts/build.sh" "$build"
+[[ -n ${CG_NO_BUILD:-} ]] || bash "$root/scripts/build.sh" "$build"
 stisign=$build/firmware/tools/stisign
 stisignd=$build/firmware/daemon/stisignd
 state=$(mktemp -d "${TMPDIR:-/tmp}/stisign-cg.XXXXXX")

@@ -260,23 +260,39 @@ int pp_signing_input(const char *hdr_b64, size_t hdr_len, const struct pp_claims
 /* One SHA-256 implementation fetched and one context allocated per thread,
  * reused for every digest: OpenSSL 3's one-shot SHA256() fetches the
  * algorithm and allocates a context on each call. */
-static int pp_sha256(const void *a, size_t alen, const void *b, size_t blen, uint8_t digest[32])
+static _Thread_local EVP_MD *pp_md;
+static _Thread_local EVP_MD_CTX *pp_ctx;
+
+static int pp_sha_ready(void)
 {
-    static _Thread_local EVP_MD *md;
-    static _Thread_local EVP_MD_CTX *ctx;
+    if (!pp_md)
+        pp_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!pp_ctx)
+        pp_ctx = EVP_MD_CTX_new();
+    return pp_md && pp_ctx;
+}
+
+/* SHA-256 of a || b; when mid is given it is the state after a, and only b
+ * is hashed (the credential's constant prefix is hashed once, at load). */
+static int pp_sha256(const void *a, size_t alen, const void *b, size_t blen, const void *mid,
+                     uint8_t digest[32])
+{
     unsigned int dlen = 0;
-    if (!md)
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (!ctx)
-        ctx = EVP_MD_CTX_new();
-    return md && ctx && EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, a, alen) &&
-           (blen == 0 || EVP_DigestUpdate(ctx, b, blen)) &&
-           EVP_DigestFinal_ex(ctx, digest, &dlen) && dlen == 32;
+    if (!pp_sha_ready())
+        return 0;
+    if (mid) {
+        if (!EVP_MD_CTX_copy_ex(pp_ctx, mid))
+            return 0;
+    } else if (!EVP_DigestInit_ex2(pp_ctx, pp_md, NULL) || !EVP_DigestUpdate(pp_ctx, a, alen)) {
+        return 0;
+    }
+    return (blen == 0 || EVP_DigestUpdate(pp_ctx, b, blen)) &&
+           EVP_DigestFinal_ex(pp_ctx, digest, &dlen) && dlen == 32;
 }
 
 void pp_digest(const char *signing_input, size_t len, uint8_t digest[32])
 {
-    if (!pp_sha256(signing_input, len, NULL, 0, digest))
+    if (!pp_sha256(signing_input, len, NULL, 0, NULL, digest))
         SHA256((const unsigned char *)signing_input, len, digest);
 }
 
@@ -301,7 +317,22 @@ int pp_cred_init(struct pp_cred *pc, const char *x5u)
         rc = pp_put(&w, ">;alg=ES256;ppt=shaken");
     if (rc == STI_OK)
         rc = pp_finish(&w, &pc->suffix_len);
+    /* The digest state after the prefix; without it digests start afresh. */
+    EVP_MD_CTX *mid = rc == STI_OK && pp_sha_ready() ? EVP_MD_CTX_new() : NULL;
+    if (mid && EVP_DigestInit_ex2(mid, pp_md, NULL) &&
+        EVP_DigestUpdate(mid, pc->prefix, pc->prefix_len))
+        pc->mid = mid;
+    else
+        EVP_MD_CTX_free(mid);
     return rc;
+}
+
+void pp_cred_free(struct pp_cred *pc)
+{
+    if (pc && pc->mid) {
+        EVP_MD_CTX_free(pc->mid);
+        pc->mid = NULL;
+    }
 }
 
 int pp_claims_b64(const struct pp_claims *c, char *out, size_t cap, size_t *len)
@@ -317,7 +348,7 @@ int pp_claims_b64(const struct pp_claims *c, char *out, size_t cap, size_t *len)
 void pp_cred_digest(const struct pp_cred *pc, const char *claims_b64, size_t n,
                     uint8_t digest[32])
 {
-    if (!pp_sha256(pc->prefix, pc->prefix_len, claims_b64, n, digest)) {
+    if (!pp_sha256(pc->prefix, pc->prefix_len, claims_b64, n, pc->mid, digest)) {
         char si[PP_SIGNING_INPUT_MAX];
         size_t k = pc->prefix_len + n < sizeof si ? n : sizeof si - pc->prefix_len;
         memcpy(si, pc->prefix, pc->prefix_len);

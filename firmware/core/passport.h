@@ -70,9 +70,12 @@ struct pp_cred {
     size_t prefix_len;
     char suffix[PP_X5U_MAX + 48];
     size_t suffix_len;
+    void *mid; /* SHA-256 state after the prefix (an EVP_MD_CTX), or NULL */
 };
 
+/* pp_cred_free releases the digest state; safe on a zeroed struct. */
 int pp_cred_init(struct pp_cred *pc, const char *x5u);
+void pp_cred_free(struct pp_cred *pc);
 /* b64u(claims JSON); checks the claims (pp_claims_check codes). */
 int pp_claims_b64(const struct pp_claims *c, char *out, size_t cap, size_t *len);
 /* SHA-256 of prefix || claims_b64. Reuses a per-thread digest context. */

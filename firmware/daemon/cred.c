@@ -68,6 +68,7 @@ void cred_free(struct cred_table *t)
 {
     for (size_t i = 0; i < t->n; i++) {
         scope_free(&t->c[i].scope);
+        pp_cred_free(&t->c[i].pp);
         if (t->c[i].chain)
             sk_X509_pop_free(t->c[i].chain, X509_free);
         t->c[i].chain = NULL;

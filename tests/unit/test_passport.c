@@ -495,6 +495,13 @@ TEST(cred_parts_match_known_answers)
     CHECK_INT(idn, wn);
     CHECK_STR(id, want);
     CHECK_RC(pp_cred_identity(&pc, claims, n, sig, id, idn, &idn), STI_ETOOLONG);
+    /* The precomputed digest state gives the same digest again and again. */
+    pp_cred_digest(&pc, claims, n, dg);
+    CHECK_MEM(dg, kat_digest, 32);
+    pp_cred_free(&pc);
+    CHECK(pc.mid == NULL);
+    pp_cred_digest(&pc, claims, n, dg); /* without it: hashed from scratch */
+    CHECK_MEM(dg, kat_digest, 32);
 }
 
 TEST(claims_b64_reports_bad_claims_with_exact_codes)
