@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""The worker pool answers every request exactly once, with the right id
+and the right request's content, under pipelining across many connections,
+in both worker shapes; a worker killed mid-load is replaced."""
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from stitest import (OP_SIGN, T_IDENTITY, Conn, b64u_decode, check, frame, main, sign_body,
+                     verify_identity)
+
+SCOPE = "range:12025550000/1000"
+
+
+def setup(env, extra):
+    env.keygen("af")
+    env.ca_init(SCOPE)
+    chain = env.issue("af", SCOPE)
+    env.credential("af", "af", chain)
+    env.start(extra)
+    return chain
+
+
+def orig_for(conn, i):
+    return "12025550%03d" % ((conn * 37 + i) % 1000)
+
+
+def storm(env, chain, nconn=40, depth=50, rounds=2):
+    """nconn connections each pipelining depth requests, rounds times; every
+    answer is matched to its request by id and by the orig it signed."""
+    conns = [Conn(env.sock, timeout=60) for _ in range(nconn)]
+    sel = selectors.DefaultSelector()
+    pending = {}
+    for ci, c in enumerate(conns):
+        c.s.setblocking(False)
+        sel.register(c.s, selectors.EVENT_READ, ci)
+    answered = set()
+    sample = None
+    for r in range(rounds):
+        for ci, c in enumerate(conns):
+            batch = []
+            for i in range(depth):
+                rid = (ci << 20) | (r << 12) | i
+                pending[rid] = orig_for(ci, r * depth + i)
+                batch.append(frame(OP_SIGN, rid, sign_body(pending[rid], ["12025550999"])))
+            c.s.setblocking(True)
+            c.s.sendall(b"".join(batch))
+            c.s.setblocking(False)
+        deadline = time.time() + 120
+        while pending and time.time() < deadline:
+            for key, _ in sel.select(timeout=1):
+                c = conns[key.data]
+                try:
+                    data = c.s.recv(65536)
+                except BlockingIOError:
+                    continue
+                check(data, "connection %d closed early" % key.data)
+                c.buf += data
+                while len(c.buf) >= 12:
+                    n = int.from_bytes(c.buf[:4], "big")
+                    if len(c.buf) < n:
+                        break
+                    c.s.setblocking(True)
+                    op, status, rid, f = c.recv_frame()
+                    c.s.setblocking(False)
+                    check(status == 0, "status %d for id %x" % (status, rid))
+                    check(rid in pending, "id %x unknown or answered twice" % rid)
+                    claims = json.loads(b64u_decode(f[T_IDENTITY][0].decode().split(".")[1]))
+                    check(claims["orig"]["tn"] == pending[rid], "answer for %x signs its own orig" % rid)
+                    del pending[rid]
+                    answered.add(rid)
+                    sample = f[T_IDENTITY][0].decode()
+        check(not pending, "%d requests unanswered" % len(pending))
+    verify_identity(env, sample, chain)
+    return len(answered)
+
+
+def process_workers_answer_every_request_once(env):
+    chain = setup(env, "workers = 3\nworker_mode = process\n")
+    n = storm(env, chain)
+    check(n == 40 * 50 * 2, "answered %d" % n)
+
+
+def thread_workers_answer_every_request_once(env):
+    chain = setup(env, "workers = 3\nworker_mode = thread\n")
+    n = storm(env, chain, nconn=20)
+    check(n == 20 * 50 * 2, "answered %d" % n)
+
+
+def killed_worker_is_replaced_and_nothing_is_lost(env):
+    chain = setup(env, "workers = 2\n")
+    pid = env.daemon.pid
+    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    check(len(kids) == 2, "two worker processes: %r" % kids)
+    c = Conn(env.sock, timeout=60)
+    c.send(b"".join(frame(OP_SIGN, i, sign_body("12025550100", ["1"])) for i in range(400)))
+    time.sleep(0.01)
+    os.kill(int(kids[0]), signal.SIGKILL)
+    seen = {}
+    for _ in range(400):
+        op, status, rid, f = c.recv_frame()
+        check(rid not in seen, "id %d answered twice" % rid)
+        seen[rid] = status
+    check(set(seen) == set(range(400)), "every id answered")
+    check(all(s in (0, 407) for s in seen.values()), "signed or explicit 407: %r" % set(seen.values()))
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        now = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        if len(now) == 2 and kids[0] not in now:
+            break
+        time.sleep(0.05)
+    check(len(now) == 2 and kids[0] not in now, "worker replaced: %r" % now)
+    r = env.tool(["health", "--socket", env.sock])
+    check("2 of 2 ready" in r.stdout, r.stdout)
+    check(storm(env, chain, nconn=4, depth=20, rounds=1) == 80, "signing after the replacement")
+
+
+if __name__ == "__main__":
+    main([process_workers_answer_every_request_once, thread_workers_answer_every_request_once,
+          killed_worker_is_replaced_and_nothing_is_lost], "pool")
