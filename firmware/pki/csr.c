@@ -197,3 +197,21 @@ out:
     scope_free(&tmp);
     return rc;
 }
+
+int pki_name_parse(const char *text, X509_NAME **out)
+{
+    int rc;
+    X509_NAME *name = NULL;
+
+    if (text == NULL || out == NULL)
+        return STI_EINVAL;
+    *out = NULL;
+    name = X509_NAME_new();
+    STI_CHECK(name != NULL, STI_ENOMEM);
+    STI_TRY(pki_subject_parse(text, name));
+    *out = name;
+    name = NULL;
+out:
+    X509_NAME_free(name);
+    return rc;
+}

@@ -77,5 +77,9 @@ int pki_key_check_p256(const EVP_PKEY *key);
 /* Uncompressed P-256 point (04 || X || Y) of key; STI_EPKI_KEYTYPE if the
  * key is not EC P-256 or does not expose its public coordinates. */
 int pki_key_point(const EVP_PKEY *key, uint8_t point[65]);
+/* A subject in the text form pki_csr_make takes ("/C=US/O=X/CN=Y" or
+ * "C=US,O=X,CN=Y") as a new X509_NAME (caller frees). STI_EINVAL if it does
+ * not parse, STI_ETOOLONG over 1024 characters. */
+int pki_name_parse(const char *text, X509_NAME **out);
 
 #endif

@@ -149,7 +149,9 @@ static void usage(void)
             "  bench   --socket PATH --connections N --pipeline D --seconds S [--rate R]\n"
             "  token   init|list ...                      provision a PKCS#11 token\n"
             "  key     generate|list|attrs ...            keys on the token\n"
-            "  csr     ...                                PKCS#10 request with a TNAuthList\n");
+            "  csr     ...                                PKCS#10 request with a TNAuthList\n"
+            "  verify  --trust-anchor ROOT.pem [--cert CHAIN.pem] ... HEADER|-  STI-VS checks\n"
+            "  ca      csr|issue|self-issue|revoke|crl|list ...  the Delegate CA\n");
 }
 
 int main(int argc, char **argv)
@@ -159,7 +161,9 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {{"sign", tool_sign},   {"health", tool_health}, {"creds", tool_creds},
                 {"bench", tool_bench}, {"token", tool_token},   {"key", tool_key},
-                {"csr", tool_csr}};
+                {"csr", tool_csr},
+                {"verify", tool_verify},
+                {"ca", tool_ca}};
     if (argc < 2) {
         usage();
         return 2;

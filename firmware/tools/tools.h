@@ -14,6 +14,8 @@ int tool_bench(int argc, char **argv);
 int tool_token(int argc, char **argv);
 int tool_key(int argc, char **argv);
 int tool_csr(int argc, char **argv);
+int tool_verify(int argc, char **argv);
+int tool_ca(int argc, char **argv);
 
 /* Prints "stisign: error NNN (STI_NAME): message[: detail]" to stderr. */
 void tool_error(int code, const char *detail);

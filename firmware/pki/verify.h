@@ -1,0 +1,90 @@
+/*
+ * verify.h — a strict STI-VS: verifies a SHAKEN Identity header (or bare
+ * PASSporT) against a trust anchor, reporting the first check that fails.
+ *
+ * Conventions: the caller owns opts and result; pki_verify never keeps a
+ * pointer to either. opts->chain, when given, is borrowed (not freed, not
+ * modified). Every outcome is in result->code (0 or an STI_E* code) and
+ * also returned; on failure result->check names the check and
+ * result->detail says why. The parsed header and claims are filled in as
+ * far as parsing got. Thread-safe as long as callers do not share a result;
+ * the x5u cache directory may be shared (entries are written atomically).
+ * Not on the signing path: this allocates, reads files and may fetch.
+ *
+ * Checks, in order (check name -> code):
+ *   format      the value is an Identity header or compact JWS   STI_EVFY_FORMAT
+ *   header      alg ES256, ppt shaken, typ passport, x5u https,   STI_EVFY_HEADER
+ *               nothing else; Identity alg/ppt params agree
+ *   info        Identity info URI == x5u                          STI_EVFY_INFO
+ *   claims      SHAKEN claims well-formed (identity.h)            STI_EVFY_CLAIMS
+ *   iat         not after now + skew                              STI_EVFY_FUTURE
+ *               not more than max_age before now                  STI_EVFY_STALE
+ *   x5u         chain from opts->chain, else cache, else fetch    STI_EVFY_FETCH
+ *   key         leaf key EC P-256                                 STI_EPKI_KEYTYPE
+ *   signature   ES256 raw r||s (64 bytes, r and s in [1, n-1])    STI_EVFY_SIG
+ *   chain       X509_verify_cert to the trust anchor at now       STI_EVFY_CHAIN,
+ *                                                 STI_EPKI_EXPIRED, STI_EPKI_NOTYET
+ *   scope       each TNAuthList within its issuer's               STI_ESCOPE_OUTSIDE
+ *   orig        orig TN within the leaf's TNAuthList              STI_EVFY_SCOPE
+ *   constraints (Enhanced)JWTClaimConstraints of each certificate STI_EVFY_CONSTRAINT
+ */
+#ifndef STI_VERIFY_H
+#define STI_VERIFY_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "identity.h"
+#include "passport.h"
+#include "scope.h"
+
+#define PKI_OID_ENHANCEDJWTCC "1.3.6.1.5.5.7.1.33"
+#define PKI_VFY_MAX_AGE_DEFAULT 60
+/* Fetch limits (docs/verify.md). */
+#define PKI_X5U_BODY_MAX (64 * 1024)
+#define PKI_X5U_TIMEOUT_MS 5000
+#define PKI_X5U_CACHE_SECS 3600
+
+struct pki_vfy_opts {
+    const char *trust_anchor_file; /* PEM, one or more trusted roots */
+    STACK_OF(X509) *chain;         /* optional, leaf first: used instead of x5u */
+    long max_age;                  /* seconds; <= 0 means PKI_VFY_MAX_AGE_DEFAULT */
+    long skew;                     /* seconds an iat may lie ahead of now (default 0) */
+    time_t now;                    /* verification time: iat and certificate validity */
+    enum scope_spc_policy spc_policy;
+    const char *cache_dir;   /* x5u cache; NULL: no cache */
+    const char *tls_ca_file; /* trust for the x5u https fetch; NULL: system store */
+    int allow_fetch;         /* 0: never touch the network (cache only) */
+};
+
+struct pki_vfy_result {
+    int code;
+    char check[48];   /* name of the failed check, "" on success */
+    char detail[256]; /* why, "" when the code says it all */
+    struct id_header header;
+    struct id_claims claims;
+    char x5u[PP_X5U_MAX];
+    char leaf_subject[256]; /* one-line RFC 2253 form, once the chain is known */
+    int from_cache;         /* 1: the chain came from the x5u cache */
+};
+
+/* Verifies n bytes at in (an Identity header value or a compact JWS). */
+int pki_verify(const char *in, size_t n, const struct pki_vfy_opts *o, struct pki_vfy_result *r);
+
+/* verify.c: the x5u rules the fetcher applies before any I/O — https, port
+ * 443 or 8443, no userinfo/query/fragment. host gets the host (IPv6 without
+ * brackets), port the port. STI_EX5U otherwise. */
+int pki_x5u_target(const char *url, char *host, size_t hcap, unsigned *port);
+/* Cache file path for url: DIR/<hex SHA-256 of url>.pem. */
+int pki_x5u_cache_path(const char *dir, const char *url, char *out, size_t cap);
+
+/* jwtcc.c: JWTClaimConstraints (RFC 8226 §8) and EnhancedJWTClaimConstraints
+ * (RFC 9118) of one certificate checked against the claims. STI_OK when the
+ * certificate has neither; STI_EVFY_CONSTRAINT when one is malformed, repeated
+ * or not satisfied (detail says which). */
+int pki_jwtcc_check(X509 *cert, const char *claims_json, size_t n, const struct id_claims *c,
+                    char *detail, size_t dcap);
+
+#endif
