@@ -43,6 +43,12 @@ struct hsm_signer {
     CK_OBJECT_HANDLE h[HSM_MAX_KEYS];
     unsigned long reopens;
     CK_RV last_rv; /* of the last failing call, read by the retry logic */
+    /* After a failed reopen, requests fail at once with reopen_rc until
+     * this monotonic time: an absent token is refused quickly, not retried
+     * per request. */
+    long long reopen_after_ms;
+    int reopen_rc;
+    int sess_ever_open; /* retries after the first open are short */
 };
 
 /* Runs op; when it failed because the session went away, reopens and runs

@@ -139,13 +139,50 @@ fail:
     return rc;
 }
 
+/* SoftHSM2 can report its token absent or broken (CKR_GENERAL_ERROR from
+ * C_GetTokenInfo) while another process is initialising or reopening on the
+ * same token files; a few short retries ride that out. Only "no token",
+ * "session" and "device" failures are retried: a refused PIN never (real
+ * tokens lock after a few wrong tries), a missing key never. */
+static int session_open_retry(struct hsm_signer *s, unsigned attempts)
+{
+    int rc;
+    for (unsigned attempt = 0;; attempt++) {
+        rc = session_open(s);
+        if ((rc != STI_EHSM_TOKEN && rc != STI_EHSM_SESSION && rc != STI_EHSM_DEVICE) ||
+            attempt + 1 >= attempts)
+            return rc;
+        struct timespec ts = {0, (s->sess_ever_open ? 1000000L : 10000000L) << attempt};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static long long signer_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define HSM_REOPEN_BACKOFF_MS 50
+
 static int session_reopen(struct hsm_signer *s)
 {
+    long long now = signer_now_ms();
+    if (s->reopen_rc && now < s->reopen_after_ms)
+        return s->reopen_rc;
     if (s->sess != CK_INVALID_HANDLE)
         s->f->C_CloseSession(s->sess); /* most likely gone already */
-    int rc = session_open(s);
-    if (rc == STI_OK)
+    /* Few and short retries here (3 ms at most): a request is waiting. A
+     * token that stays gone is then refused at once for a moment. */
+    int rc = session_open_retry(s, 3);
+    if (rc == STI_OK) {
         s->reopens++;
+        s->reopen_rc = 0;
+    } else {
+        s->reopen_rc = rc;
+        s->reopen_after_ms = signer_now_ms() + HSM_REOPEN_BACKOFF_MS;
+    }
     return rc;
 }
 
@@ -214,19 +251,8 @@ int hsm_signer_open_flags(struct hsm_module *m, const struct hsm_token_sel *tok,
     memcpy(s->pin, pin, pin_len);
     s->pin_len = pin_len;
 
-    /* SoftHSM2 can report its token absent or broken (CKR_GENERAL_ERROR from
-     * C_GetTokenInfo) while another process is initialising on the same
-     * token files; a few short retries ride that out. A refused PIN is not
-     * retried: real tokens lock after a few wrong tries. */
-    for (unsigned attempt = 0;; attempt++) {
-        rc = session_open(s);
-        if (rc == STI_OK || rc == STI_EHSM_LOGIN || rc == STI_EPKI_KEYTYPE ||
-            rc == STI_EHSM_KEY || attempt == 5)
-            break;
-        struct timespec ts = {0, 10000000L << attempt};
-        nanosleep(&ts, NULL);
-    }
-    STI_TRY(rc);
+    STI_TRY(session_open_retry(s, 6)); /* up to 630 ms at start */
+    s->sess_ever_open = 1;
     *out = s;
     s = NULL;
 out:

@@ -257,6 +257,14 @@ static void pool_on_results(struct pool_worker *w, const uint8_t *msg, size_t n)
             p->st.last_error = res[i].status;
         }
         p->on_result(p->arg, res[i].tag, res[i].status, res[i].status ? NULL : res[i].sig);
+        /* The token refused the PIN on a re-login: this worker cannot sign
+         * again and must not try the PIN again. Take it out, without a
+         * restart; health reports why; a reload with a fixed PIN file
+         * brings new workers. */
+        if (res[i].status == STI_EHSM_LOGIN) {
+            pool_worker_down(w, STI_EHSM_LOGIN);
+            return;
+        }
     }
 }
 

@@ -270,6 +270,11 @@ static void svc_health(struct svc *s, struct rpc_conn *c, const struct wire_hdr 
     if (!s->pool) {
         state = WIRE_STATE_DOWN;
         snprintf(reason, sizeof reason, "not provisioned: no token session (see the console)");
+    } else if (ps.login_refused) {
+        state = ps.ready ? WIRE_STATE_DEGRADED : WIRE_STATE_DOWN;
+        snprintf(reason, sizeof reason,
+                 "the token refused the PIN: fix the PIN file and reload (%u of %u workers)",
+                 ps.ready, ps.workers);
     } else if (ps.ready == 0) {
         state = WIRE_STATE_DOWN;
         snprintf(reason, sizeof reason, "no HSM worker ready: %s",

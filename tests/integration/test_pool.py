@@ -115,7 +115,12 @@ def killed_worker_is_replaced_and_nothing_is_lost(env):
             break
         time.sleep(0.05)
     check(len(now) == 2 and kids[0] not in now, "worker replaced: %r" % now)
-    r = env.tool(["health", "--socket", env.sock])
+    deadline = time.time() + 20  # the new worker logs in before it is ready
+    while time.time() < deadline:
+        r = env.tool(["health", "--socket", env.sock], ok=False)
+        if "2 of 2 ready" in r.stdout:
+            break
+        time.sleep(0.05)
     check("2 of 2 ready" in r.stdout, r.stdout)
     check(storm(env, chain, nconn=4, depth=20, rounds=1) == 80, "signing after the replacement")
 
