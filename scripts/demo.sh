@@ -33,52 +33,40 @@ log.level = ERROR
 CONF
 export SOFTHSM2_CONF=$dir/softhsm2.conf
 
-# PINs: random, in root-only files, never on a command line.
+# Secrets: random, in root-only files, never on a command line. The console
+# driver reads them and types them at the prompts, as an operator would.
 umask 077
-for f in so-pin pin; do
+for f in so-pin pin admin-pass; do
   [[ -s $dir/$f ]] || head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/$f"
 done
+mkdir -p "$dir/store"
 
-if ! "$stisign" token list | grep -q "label=$label "; then
-  say "initialising token $label"
-  "$stisign" token init --label "$label" --so-pin-file "$dir/so-pin" --pin-file "$dir/pin" >&2
-fi
-if ! "$stisign" key list --token "$label" --pin-file "$dir/pin" | grep -q "^$key "; then
-  say "generating P-256 key $key on the token"
-  "$stisign" key generate --token "$label" --pin-file "$dir/pin" --label "$key" >&2
-fi
-
-say "CSR for $key with TNAuthList $scope, signed on the token"
-"$stisign" csr --token "$label" --pin-file "$dir/pin" --key "$key" \
-  --subject "C=US,O=stisign demo,CN=SHAKEN DEMO" --scope "$scope" --out "$dir/$key.csr"
-python3 "$root/scripts/throwaway_ca.py" init "$dir" --scope "$scope"
-python3 "$root/scripts/throwaway_ca.py" issue "$dir" --csr "$dir/$key.csr" --scope "$scope" \
-  --out "$dir/chain.pem"
-say "trust anchor $dir/ca/root.pem, chain $dir/chain.pem"
-
+# The appliance starts unprovisioned with its console on a pty; everything
+# else is done at that console (scripts/console.py drives it).
 cat >"$dir/stisignd.conf" <<CONF
 socket = $dir/sign.sock
 module = /usr/lib/softhsm/libsofthsm2.so
-token = $label
-pin_file = $dir/pin
+store_dir = $dir/store
 pid_file = $dir/stisignd.pid
 workers = 2
-
-[credential demo]
-key = $key
-chain = $dir/chain.pem
-x5u = https://cr.example.com/stisign-demo/chain.pem
+console = pty
+console_path = $dir/console
 CONF
 
 "$stisignd" -c "$dir/stisignd.conf" 2>"$dir/stisignd.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  [[ -S $dir/sign.sock ]] && "$stisign" health --socket "$dir/sign.sock" >/dev/null 2>&1 && break
+for _ in $(seq 200); do
+  [[ -S $dir/sign.sock && -L $dir/console ]] && break
   kill -0 $pid 2>/dev/null || { cat "$dir/stisignd.log" >&2; exit 1; }
-  sleep 0.1
+  sleep 0.05
 done
-say "stisignd is up (log: $dir/stisignd.log)"
+say "stisignd is up; console on $(readlink "$dir/console") (log: $dir/stisignd.log)"
+say "provisioning at the console: token $label, key $key, CSR, chain for $scope, x5u"
+python3 "$root/scripts/console.py" provision --console "$dir/console" --state "$dir" \
+  --token "$label" --key "$key" --scope "$scope" \
+  --x5u https://cr.example.com/stisign-demo/chain.pem --ca "$root/scripts/throwaway_ca.py"
+say "trust anchor $dir/ca/root.pem, chain $dir/chain.pem"
 identity=$("$stisign" sign --socket "$dir/sign.sock" --orig "+1 (202) 555-0123" \
   --dest "tel:+12025550199" --attest A)
 kill -TERM $pid

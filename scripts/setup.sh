@@ -6,14 +6,20 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libssl-dev openssl libevent-dev libp11-dev libp11-kit-dev
-      softhsm2 python3 procps)
+      softhsm2 python3 procps libmbedtls-dev curl)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(gnuplot-nox valgrind)
 fi
 
+# Check the native architecture explicitly: a foreign -dev package (say
+# libp11-dev:arm64 for a cross build) replaces the native one, and an
+# unqualified query would still say "installed".
+arch=$(dpkg --print-architecture)
 missing=()
 for p in "${pkgs[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+  native=$(dpkg-query -W -f='${Status}' "$p:$arch" 2>/dev/null || true)
+  any=$(dpkg-query -W -f='${Status}|${Architecture}' "$p" 2>/dev/null || true)
+  if [[ $native != "install ok installed" && $any != "install ok installed|all" ]]; then
     missing+=("$p")
   fi
 done

@@ -24,6 +24,16 @@
  * pin_file (default DIR/pin) and [credential] sections; the daemon may then
  * start unprovisioned. Without a store, token and pin_file are required.
  *
+ * `console = pty|tty|stdio|none` (default none) runs the provisioning
+ * console on the board's console device; `console_path` is the tty device
+ * or the pty's link; `console_idle_s` (default 600) the idle logout.
+ *
+ * `verify_sample = N` (default 0 = off; 1 every signature): the HSM
+ * worker verifies one signature in N with mbedTLS and withholds a bad one
+ * (409). `http_listen = [HOST:]PORT` (default off; HOST defaults to
+ * 127.0.0.1) serves GET /metrics; with `publish_chain = yes` also each
+ * credential's chain at /x5u/NAME.pem and at the path of its x5u URL.
+ *
  * Conventions: struct cfg is plain data filled by cfg_load; relative paths
  * are taken relative to the config file's folder. On error, err receives
  * "FILE:LINE: what is wrong".
@@ -72,6 +82,9 @@ struct cfg {
     char pin_file[CFG_PATH_MAX];
     char pid_file[CFG_PATH_MAX];
     char store_dir[CFG_PATH_MAX]; /* the appliance's store: appliance.conf, pin, chains */
+    char console[16];             /* provisioning console: pty|tty|stdio|none */
+    char console_path[CFG_PATH_MAX]; /* tty device, or where to link the pty */
+    unsigned console_idle_s;      /* console idle logout */
     unsigned workers;
     enum pool_mode worker_mode;
     unsigned window;
@@ -83,6 +96,16 @@ struct cfg {
     int start_timeout_ms;
     char log_level[16];
     int log_syslog;
+    unsigned verify_sample; /* worker verifies 1 signature in N with mbedTLS; 0 off */
+    char http_listen[128];  /* [HOST:]PORT of the metrics/STI-CR endpoint; empty: off */
+    int publish_chain;      /* serve each credential's chain at its x5u path */
+    char verify_trust_anchor[CFG_PATH_MAX]; /* enables the RPC verify operation */
+    char verify_cache_dir[CFG_PATH_MAX];
+    char verify_tls_ca[CFG_PATH_MAX];
+    unsigned verify_max_age;
+    int verify_fetch;
+    char verify_spc_policy[8];
+    unsigned verify_threads;
     unsigned iat_past_s;   /* oldest caller iat accepted, seconds before now */
     unsigned iat_future_s; /* newest caller iat accepted, seconds after now */
     char allow_uid[256];   /* space-separated uids or user names; empty = any */

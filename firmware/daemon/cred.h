@@ -32,6 +32,7 @@ struct cred {
     uint16_t key_idx;
     int bound; /* the token key matched the certificate */
     uint64_t signed_ok;
+    uint64_t sign_errors; /* the token's errors and withheld signatures (metrics) */
 };
 
 struct cred_table {

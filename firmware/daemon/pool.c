@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "log.h"
 #include "sti_err.h"
 
 #define POOL_BACKOFF_MIN_MS 50
@@ -255,6 +256,12 @@ static void pool_on_results(struct pool_worker *w, const uint8_t *msg, size_t n)
         if (res[i].status) {
             p->st.hsm_errors++;
             p->st.last_error = res[i].status;
+            /* The worker's sampled verify caught a bad signature: it was
+             * not returned. Log the first and then every 1000th. */
+            if (res[i].status == STI_EHSM_SELFTEST && p->st.selftest_failures++ % 1000 == 0)
+                log_error("HSM worker %u: a token signature failed the mbedTLS verify and was "
+                          "withheld (%llu so far): check the token",
+                          (unsigned)(w - p->w), (unsigned long long)p->st.selftest_failures);
         }
         p->on_result(p->arg, res[i].tag, res[i].status, res[i].status ? NULL : res[i].sig);
         /* The token refused the PIN on a re-login: this worker cannot sign

@@ -46,6 +46,7 @@ struct pool_stats {
     unsigned workers, ready, in_flight, queued;
     unsigned started; /* workers that have been ready or failed at least once */
     uint64_t respawns, hsm_errors, worker_deaths;
+    uint64_t selftest_failures; /* signatures the sampled verify withheld (STI_EHSM_SELFTEST) */
     int last_error;      /* last HSM error code, 0 if none since start */
     int last_open_error; /* why the last worker failed to open its session */
     int login_refused;   /* the token refused the PIN: no worker is restarted */

@@ -21,6 +21,7 @@ struct svc_job {
     uint32_t req_id;
     const struct cred *cred;
     int64_t iat;
+    uint64_t t0_ns; /* submitted (CLOCK_MONOTONIC), for the latency histogram */
     char origid[UUID_BUF];
     size_t claims_len;
     char claims[PP_CLAIMS_B64_MAX]; /* b64u(claims JSON) */
@@ -29,6 +30,7 @@ struct svc_job {
 struct svc {
     struct cred_table *creds;
     struct svc_policy pol;
+    struct verifier *vfy;
     struct pool *pool;
     struct rpc_server *srv;
     struct svc_job *jobs;
@@ -38,7 +40,35 @@ struct svc {
     size_t rnd_off;
     time_t started;
     struct svc_counters cnt;
+    struct svc_metrics m;
+    int fault; /* non-zero: every sign gets this code (svc_set_fault) */
+    char fault_reason[200];
 };
+
+const double svc_lat_bounds[SVC_LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                0.005,  0.01,    0.025,  0.05,  0.1,
+                                                0.25,   0.5,     1.0};
+static const uint64_t svc_lat_bounds_ns[SVC_LAT_BUCKETS] = {
+    100000,   250000,    500000,    1000000,   2500000,   5000000,   10000000,
+    25000000, 50000000, 100000000, 250000000, 500000000, 1000000000};
+
+static uint64_t svc_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void svc_metrics(const struct svc *s, struct svc_metrics *m)
+{
+    *m = s->m;
+}
+
+void svc_set_fault(struct svc *s, int code, const char *reason)
+{
+    s->fault = code;
+    snprintf(s->fault_reason, sizeof s->fault_reason, "%s", code && reason ? reason : "");
+}
 
 int svc_new(struct cred_table *creds, const struct svc_policy *pol, uint32_t max_jobs,
             struct svc **out)
@@ -79,6 +109,11 @@ void svc_attach(struct svc *s, struct pool *pool, struct rpc_server *srv)
 {
     s->pool = pool;
     s->srv = srv;
+}
+
+void svc_set_verifier(struct svc *s, struct verifier *v)
+{
+    s->vfy = v;
 }
 
 void svc_swap(struct svc *s, struct pool *pool, struct cred_table *creds)
@@ -159,6 +194,11 @@ static void svc_sign(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h
                      const uint8_t *body, size_t n)
 {
     uint8_t digest[32];
+    if (s->fault) {
+        s->cnt.failed++;
+        svc_reply_error(c, WIRE_OP_SIGN, h->id, s->fault);
+        return;
+    }
     if (s->nfree == 0) {
         s->cnt.failed++;
         svc_reply_error(c, WIRE_OP_SIGN, h->id, STI_EBUSY);
@@ -178,6 +218,7 @@ static void svc_sign(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h
     s->nfree--;
     job->conn = rpc_conn_ref(c);
     job->req_id = h->id;
+    job->t0_ns = svc_now_ns();
     s->cnt.in_flight++;
     rpc_conn_hold(c);
 }
@@ -189,8 +230,16 @@ void svc_on_result(void *arg, uint32_t tag, int status, const uint8_t *sig)
     struct rpc_conn *c = rpc_conn_get(s->srv, job->conn);
     s->free_jobs[s->nfree++] = tag;
     s->cnt.in_flight--;
+    uint64_t lat = svc_now_ns() - job->t0_ns;
+    unsigned b = 0;
+    while (b < SVC_LAT_BUCKETS && lat > svc_lat_bounds_ns[b])
+        b++;
+    s->m.lat_bucket[b]++;
+    s->m.lat_sum_ns += lat;
+    s->m.lat_count++;
     if (status) {
         s->cnt.failed++;
+        ((struct cred *)job->cred)->sign_errors++;
         if (c) {
             svc_reply_error(c, WIRE_OP_SIGN, job->req_id, status);
             rpc_conn_release(c);
@@ -249,6 +298,46 @@ static unsigned svc_valid_creds(const struct svc *s, time_t now)
     return n;
 }
 
+int svc_health_state(const struct svc *s, char *reason, size_t cap)
+{
+    struct pool_stats ps;
+    time_t now = time(NULL);
+    memset(&ps, 0, sizeof ps);
+    if (s->pool)
+        pool_stats(s->pool, &ps);
+    unsigned valid = svc_valid_creds(s, now);
+    int state = WIRE_STATE_READY;
+    reason[0] = '\0';
+    if (s->fault) {
+        state = WIRE_STATE_DOWN;
+        snprintf(reason, cap, "%s", s->fault_reason);
+    } else if (!s->pool) {
+        state = WIRE_STATE_DOWN;
+        snprintf(reason, cap, "not provisioned: no token session (see the console)");
+    } else if (ps.login_refused) {
+        state = ps.ready ? WIRE_STATE_DEGRADED : WIRE_STATE_DOWN;
+        snprintf(reason, cap,
+                 "the token refused the PIN: fix the PIN file and reload (%u of %u workers)",
+                 ps.ready, ps.workers);
+    } else if (ps.ready == 0) {
+        state = WIRE_STATE_DOWN;
+        snprintf(reason, cap, "no HSM worker ready: %s",
+                 ps.last_open_error ? sti_strerror(ps.last_open_error) : "starting");
+    } else if (valid == 0) {
+        state = WIRE_STATE_DOWN;
+        snprintf(reason, cap, "no valid credential");
+    } else if (ps.ready < ps.workers) {
+        state = WIRE_STATE_DEGRADED;
+        snprintf(reason, cap, "%u of %u HSM workers ready", ps.ready, ps.workers);
+    } else if (ps.selftest_failures) {
+        state = WIRE_STATE_DEGRADED;
+        snprintf(reason, cap,
+                 "%llu signature(s) failed the sampled verify and were withheld: check the token",
+                 (unsigned long long)ps.selftest_failures);
+    }
+    return state;
+}
+
 static void svc_health(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h,
                        const uint8_t *body, size_t n)
 {
@@ -265,27 +354,8 @@ static void svc_health(struct svc *s, struct rpc_conn *c, const struct wire_hdr 
     if (s->pool)
         pool_stats(s->pool, &ps);
     unsigned valid = svc_valid_creds(s, now);
-    uint8_t state = WIRE_STATE_READY;
     char reason[200] = "";
-    if (!s->pool) {
-        state = WIRE_STATE_DOWN;
-        snprintf(reason, sizeof reason, "not provisioned: no token session (see the console)");
-    } else if (ps.login_refused) {
-        state = ps.ready ? WIRE_STATE_DEGRADED : WIRE_STATE_DOWN;
-        snprintf(reason, sizeof reason,
-                 "the token refused the PIN: fix the PIN file and reload (%u of %u workers)",
-                 ps.ready, ps.workers);
-    } else if (ps.ready == 0) {
-        state = WIRE_STATE_DOWN;
-        snprintf(reason, sizeof reason, "no HSM worker ready: %s",
-                 ps.last_open_error ? sti_strerror(ps.last_open_error) : "starting");
-    } else if (valid == 0) {
-        state = WIRE_STATE_DOWN;
-        snprintf(reason, sizeof reason, "no valid credential");
-    } else if (ps.ready < ps.workers) {
-        state = WIRE_STATE_DEGRADED;
-        snprintf(reason, sizeof reason, "%u of %u HSM workers ready", ps.ready, ps.workers);
-    }
+    uint8_t state = (uint8_t)svc_health_state(s, reason, sizeof reason);
     buf_wr_init(&w, frame, sizeof frame);
     rc = wire_frame_begin(&w, WIRE_OP_HEALTH | WIRE_RESPONSE_BIT, 0, h->id);
     if (!rc)
@@ -364,6 +434,63 @@ static void svc_list_creds(struct svc *s, struct rpc_conn *c, const struct wire_
         rpc_conn_send(c, frame, w.off);
 }
 
+static void svc_verify(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h,
+                       const uint8_t *body, size_t n)
+{
+    static struct wire_verify_req req;
+    int rc = wire_verify_req_decode(body, n, &req);
+    if (rc == STI_OK)
+        rc = verifier_submit(s->vfy, rpc_conn_ref(c), h->id, req.identity, req.identity_len,
+                             req.has_max_age ? req.max_age : 0);
+    if (rc) {
+        svc_reply_error(c, WIRE_OP_VERIFY, h->id, rc);
+        return;
+    }
+    rpc_conn_hold(c);
+}
+
+void svc_on_verified(void *arg, struct rpc_conn_ref ref, uint32_t id,
+                     const struct pki_vfy_result *r)
+{
+    struct svc *s = arg;
+    struct rpc_conn *c = rpc_conn_get(s->srv, ref);
+    uint8_t frame[4096];
+    struct buf_wr w;
+    if (!c)
+        return;
+    buf_wr_init(&w, frame, sizeof frame);
+    int rc = wire_frame_begin(&w, WIRE_OP_VERIFY | WIRE_RESPONSE_BIT, (uint16_t)r->code, id);
+    if (!rc && r->code) {
+        rc = wire_put_str(&w, WIRE_T_MESSAGE, sti_strerror(r->code));
+        if (!rc)
+            rc = wire_put_str(&w, WIRE_T_V_CHECK, r->check);
+        if (!rc && r->detail[0])
+            rc = wire_put_str(&w, WIRE_T_V_DETAIL, r->detail);
+    } else if (!rc) {
+        const struct pp_claims *cl = &r->claims.c;
+        rc = wire_put_u8(&w, WIRE_T_V_ATTEST, (uint8_t)cl->attest);
+        if (!rc)
+            rc = wire_put_str(&w, WIRE_T_V_ORIG, cl->orig);
+        for (unsigned i = 0; !rc && i < cl->ndest; i++)
+            rc = wire_put_str(&w, WIRE_T_V_DEST, cl->dest[i]);
+        if (!rc)
+            rc = wire_put_u64(&w, WIRE_T_V_IAT, (uint64_t)cl->iat);
+        if (!rc)
+            rc = wire_put_str(&w, WIRE_T_V_ORIGID, cl->origid);
+        if (!rc)
+            rc = wire_put_str(&w, WIRE_T_V_X5U, r->x5u);
+        if (!rc)
+            rc = wire_put_str(&w, WIRE_T_V_SUBJECT, r->leaf_subject);
+    }
+    if (!rc)
+        rc = wire_frame_end(&w);
+    if (rc)
+        svc_reply_error(c, WIRE_OP_VERIFY, id, STI_EINTERNAL);
+    else
+        rpc_conn_send(c, frame, w.off);
+    rpc_conn_release(c);
+}
+
 static void svc_on_frame(void *arg, struct rpc_conn *c, const struct wire_hdr *h,
                          const uint8_t *body, size_t n)
 {
@@ -377,6 +504,9 @@ static void svc_on_frame(void *arg, struct rpc_conn *c, const struct wire_hdr *h
         break;
     case WIRE_OP_LIST_CREDS:
         svc_list_creds(s, c, h, body, n);
+        break;
+    case WIRE_OP_VERIFY:
+        svc_verify(s, c, h, body, n);
         break;
     default:
         svc_reply_error(c, h->op, h->id, STI_EPROTO_OP);

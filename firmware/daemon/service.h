@@ -17,6 +17,7 @@
 #include "cred.h"
 #include "pool.h"
 #include "server.h"
+#include "verifier.h"
 
 struct svc;
 
@@ -46,6 +47,15 @@ struct svc_counters {
     uint32_t in_flight;
 };
 
+/* Latency of each signature from submit to the worker's answer, for the
+ * metrics: counts per bucket (not cumulative; the last is +Inf). */
+#define SVC_LAT_BUCKETS 13
+extern const double svc_lat_bounds[SVC_LAT_BUCKETS]; /* upper bounds, seconds */
+struct svc_metrics {
+    uint64_t lat_bucket[SVC_LAT_BUCKETS + 1];
+    uint64_t lat_sum_ns, lat_count;
+};
+
 int svc_new(struct cred_table *creds, const struct svc_policy *pol, uint32_t max_jobs,
             struct svc **out);
 void svc_free(struct svc *s);
@@ -58,6 +68,18 @@ void svc_swap(struct svc *s, struct pool *pool, struct cred_table *creds);
 void svc_handler(struct svc *s, struct rpc_handler *h);
 void svc_on_result(void *arg, uint32_t tag, int status, const uint8_t *sig);
 void svc_on_pool_state(void *arg);
+/* The verify operation: the verifier to use (NULL: not configured), and its
+ * completion callback (give it to verifier_start with the svc as arg). */
+void svc_set_verifier(struct svc *s, struct verifier *v);
+void svc_on_verified(void *arg, struct rpc_conn_ref ref, uint32_t id,
+                     const struct pki_vfy_result *r);
 void svc_counters(const struct svc *s, struct svc_counters *c);
+void svc_metrics(const struct svc *s, struct svc_metrics *m);
+/* A fault that stops all signing (code, e.g. STI_EHSM_SELFTEST, answers
+ * every sign request; health says down with the reason); 0 clears it. */
+void svc_set_fault(struct svc *s, int code, const char *reason);
+/* The health state (enum wire_state) and its reason, as the health
+ * operation reports them: for the watchdog, systemd and the metrics. */
+int svc_health_state(const struct svc *s, char *reason, size_t cap);
 
 #endif

@@ -19,13 +19,18 @@
 
 #include <event2/event.h>
 
+#include "admin.h"
 #include "config.h"
 #include "cred.h"
+#include "expiry.h"
+#include "http.h"
 #include "log.h"
 #include "pool.h"
 #include "server.h"
+#include "selftest.h"
 #include "service.h"
 #include "sti_err.h"
+#include "systemd.h"
 #include "workproto.h"
 
 struct daemon {
@@ -42,10 +47,52 @@ struct daemon {
     struct pool *pool;
     struct svc *svc;
     struct rpc_server *srv;
+    struct verifier *vfy;
     struct event *sig_term, *sig_int, *start_timer, *drain;
     int start_failed;
     unsigned drain_ticks;
+    struct admin *admin;      /* the provisioning console (admin.h) */
+    struct console_io *console;
+    /* self-test, metrics/STI-CR, expiry warnings, systemd (daemon_ops_*) */
+    struct selftest *selftest;
+    int st_pending, st_timed_out;
+    struct event *st_timer, *ops_timer;
+    struct http *http;
+    struct expiry_state expiry;
+    time_t expiry_last;
+    uint64_t watchdog_usec;
+    int listen_fd;        /* socket activation: the inherited socket, else -1 */
+    int ops_state;        /* last health state told to systemd, -1 none */
+    char ops_reason[200];
 };
+
+static void daemon_ops_reloaded(struct daemon *d);
+
+/* The console's commits take effect through the SIGHUP path. */
+void daemon_request_reload(void)
+{
+    raise(SIGHUP);
+}
+
+/* The provisioning console, when configured; signing goes on without it. */
+static void daemon_console_start(struct daemon *d)
+{
+    struct admin_env env = {d->base, &d->cfg, &d->creds, &d->pool, d->svc, daemon_request_reload};
+    int rc;
+    if (strcmp(d->cfg.console, "none") == 0)
+        return;
+    if (!d->cfg.store_dir[0]) {
+        log_error("console: needs store_dir (where provisioning is kept); console not started");
+        return;
+    }
+    if ((rc = admin_new(&env, &d->admin)) == STI_OK &&
+        (rc = console_start(d->base, &d->cfg, d->admin, &d->console)) != STI_OK) {
+        admin_free(d->admin);
+        d->admin = NULL;
+    }
+    if (rc)
+        log_error("console not started: %s (%s)", sti_strerror(rc), sti_errname(rc));
+}
 
 static void usage(void)
 {
@@ -80,6 +127,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     log_info("signal %d: no new connections; answering what is in flight", (int)sig);
+    systemd_notify("STOPPING=1");
     rpc_server_stop_accepting(d->srv);
     struct timeval tv = {0, 10000};
     d->drain = event_new(d->base, -1, EV_PERSIST, on_drain_tick, d);
@@ -113,6 +161,7 @@ static int daemon_pool_cfg(struct daemon *d, const struct cred_table *creds, str
     if ((rc = hsm_uri_parse(d->cfg.token, &pc->wc.token, &dummy)))
         return rc;
     cred_key_sels(creds, pc->wc.keys, &pc->wc.nkeys);
+    pc->wc.verify_sample = d->cfg.verify_sample;
     return hsm_pin_read(d->cfg.pin_file, pc->wc.pin, sizeof pc->wc.pin, &pc->wc.pin_len);
 }
 
@@ -157,6 +206,10 @@ static void on_start_timeout(evutil_socket_t fd, short what, void *arg)
 static void on_result(void *arg, uint32_t tag, int status, const uint8_t *sig)
 {
     struct daemon *d = arg;
+    if (selftest_tag(tag)) { /* never a service job slot (selftest.h) */
+        selftest_on_result(d->selftest, tag, status, sig);
+        return;
+    }
     svc_on_result(d->svc, tag, status, sig);
 }
 
@@ -292,6 +345,7 @@ static void on_reload_step(evutil_socket_t fd, short what, void *arg)
     d->new_pool = NULL;
     d->new_creds = NULL;
     svc_swap(d->svc, d->pool, d->creds);
+    daemon_ops_reloaded(d);
     struct timeval tv = {0, 100000};
     event_add(d->retire_ev, &tv);
     log_info("reload: signing with %zu credential(s)", d->creds->n);
@@ -337,6 +391,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     d->cfg.ncred = nc.ncred;
     memcpy(d->cfg.pin_file, nc.pin_file, sizeof nc.pin_file);
     memcpy(d->cfg.token, nc.token, sizeof nc.token); /* the console may have set it */
+    d->cfg.verify_sample = nc.verify_sample;
     d->new_creds = t;
     d->reload_ready = 0;
     int rc = nc.token[0] ? daemon_pool_cfg(d, t, &pc) : STI_EHSM_TOKEN;
@@ -374,6 +429,149 @@ static int daemon_start_pool(struct daemon *d, struct pool_cfg *pc)
     return rc;
 }
 
+/* The RPC verify operation, when a trust anchor is configured. */
+static int daemon_start_verifier(struct daemon *d)
+{
+    struct verifier_cfg vc;
+    if (!d->cfg.verify_trust_anchor[0])
+        return STI_OK;
+    memset(&vc, 0, sizeof vc);
+    snprintf(vc.trust_anchor, sizeof vc.trust_anchor, "%s", d->cfg.verify_trust_anchor);
+    snprintf(vc.cache_dir, sizeof vc.cache_dir, "%s", d->cfg.verify_cache_dir);
+    snprintf(vc.tls_ca, sizeof vc.tls_ca, "%s", d->cfg.verify_tls_ca);
+    vc.max_age = d->cfg.verify_max_age;
+    vc.allow_fetch = d->cfg.verify_fetch;
+    vc.spc_policy =
+        strcmp(d->cfg.verify_spc_policy, "allow") == 0 ? SCOPE_SPC_ALLOW : SCOPE_SPC_DENY;
+    vc.threads = d->cfg.verify_threads;
+    vc.max_queue = 256;
+    int rc = verifier_start(d->base, &vc, svc_on_verified, d->svc, &d->vfy);
+    if (rc) {
+        log_error("verifier: %s", sti_strerror(rc));
+        return rc;
+    }
+    svc_set_verifier(d->svc, d->vfy);
+    return STI_OK;
+}
+
+/* ---- self-test, metrics/STI-CR, expiry warnings, systemd ---- */
+
+static void daemon_selftest_done(void *arg, int rc, const char *why)
+{
+    struct daemon *d = arg;
+    char reason[200];
+    d->st_pending = 0;
+    if (rc) {
+        snprintf(reason, sizeof reason, "self-test failed: %s; signing refused until fixed", why);
+        svc_set_fault(d->svc, STI_EHSM_SELFTEST, reason);
+    } else {
+        svc_set_fault(d->svc, 0, NULL);
+        log_info("self-test passed: every credential's key signs and mbedTLS verifies it; "
+                 "known answers match");
+    }
+    if (!d->srv)
+        event_base_loopbreak(d->base); /* the power-on wait in daemon_selftest_poweron */
+}
+
+static void on_selftest_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    (void)fd;
+    (void)what;
+    d->st_timed_out = 1;
+    event_base_loopbreak(d->base);
+}
+
+/* Before the RPC server opens: the loop runs (workers answer) until every
+ * credential's test signature is back. */
+static void daemon_selftest_poweron(struct daemon *d)
+{
+    struct timeval tv = {d->cfg.start_timeout_ms / 1000, (d->cfg.start_timeout_ms % 1000) * 1000};
+    d->st_pending = 1;
+    selftest_run(d->selftest, d->pool, d->creds, daemon_selftest_done, d);
+    if (!d->st_pending)
+        return;
+    d->st_timer = evtimer_new(d->base, on_selftest_timeout, d);
+    evtimer_add(d->st_timer, &tv);
+    /* The pool's state callback may break the loop too: wait on. */
+    while (d->st_pending && !d->st_timed_out)
+        event_base_dispatch(d->base);
+    evtimer_del(d->st_timer);
+    if (d->st_pending) {
+        log_error("self-test: no answer from the token within %d ms; signing refused",
+                  d->cfg.start_timeout_ms);
+        svc_set_fault(d->svc, STI_EHSM_SELFTEST,
+                      "self-test failed: the token did not answer the test signatures");
+    }
+}
+
+/* Every tick: the health state to systemd (STATUS= when it changes,
+ * WATCHDOG=1 only while the daemon can sign) and, hourly, the expiry
+ * warnings. That the tick runs at all proves the loop is alive. */
+static void on_ops_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    char reason[200], msg[256];
+    time_t now = time(NULL);
+    (void)fd;
+    (void)what;
+    int state = svc_health_state(d->svc, reason, sizeof reason);
+    if (d->watchdog_usec && state != WIRE_STATE_DOWN)
+        systemd_notify("WATCHDOG=1");
+    if (state != d->ops_state || strcmp(reason, d->ops_reason) != 0) {
+        d->ops_state = state;
+        snprintf(d->ops_reason, sizeof d->ops_reason, "%s", reason);
+        snprintf(msg, sizeof msg, "STATUS=%s%s%s",
+                 state == WIRE_STATE_READY      ? "ready"
+                 : state == WIRE_STATE_DEGRADED ? "degraded"
+                                                : "down",
+                 reason[0] ? ": " : "", reason);
+        systemd_notify(msg);
+    }
+    if (now - d->expiry_last >= 3600) {
+        d->expiry_last = now;
+        expiry_check(&d->expiry, d->creds, now);
+    }
+}
+
+/* After a reload took over: test the new keys, re-encode the published
+ * chains, warn about expiry. Signing goes on during the test (a few ms);
+ * a failure stops it. */
+static void daemon_ops_reloaded(struct daemon *d)
+{
+    d->st_pending = 1;
+    selftest_run(d->selftest, d->pool, d->creds, daemon_selftest_done, d);
+    http_set_creds(d->http, d->creds);
+    d->expiry_last = time(NULL);
+    expiry_check(&d->expiry, d->creds, d->expiry_last);
+}
+
+/* At start, once the RPC server is open: HTTP, timers, READY=1. */
+static int daemon_ops_start(struct daemon *d)
+{
+    int rc;
+    if (d->cfg.http_listen[0]) {
+        struct http_env env = {d->base, d->svc, &d->pool, &d->creds, d->selftest};
+        if ((rc = http_start(&env, d->cfg.http_listen, d->cfg.publish_chain, &d->http)))
+            return rc;
+        http_set_creds(d->http, d->creds);
+    }
+    d->expiry_last = time(NULL);
+    expiry_check(&d->expiry, d->creds, d->expiry_last);
+    d->watchdog_usec = systemd_watchdog_usec();
+    /* Half the watchdog interval, as sd_watchdog_enabled(3) advises. */
+    uint64_t us = d->watchdog_usec ? d->watchdog_usec / 2 : 10000000;
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    d->ops_state = -1;
+    d->ops_timer = event_new(d->base, -1, EV_PERSIST, on_ops_tick, d);
+    if (!d->ops_timer)
+        return STI_ENOMEM;
+    event_add(d->ops_timer, &tv);
+    systemd_notify("READY=1");
+    on_ops_tick(-1, 0, d);
+    return STI_OK;
+}
+
 static int daemon_run(struct daemon *d)
 {
     int rc;
@@ -408,9 +606,13 @@ static int daemon_run(struct daemon *d)
             return rc;
         log_warn("not signing until provisioned: %s (%s)", sti_strerror(rc), sti_errname(rc));
     }
+    if ((rc = selftest_new(&d->selftest)))
+        return rc;
+    daemon_selftest_poweron(d);
 
     rpc_server_cfg_defaults(&sc);
     sc.path = d->cfg.socket;
+    sc.listen_fd = d->listen_fd;
     sc.mode = d->cfg.socket_mode;
     sc.max_conns = d->cfg.max_conns;
     sc.max_pending = d->cfg.max_pending;
@@ -430,6 +632,8 @@ static int daemon_run(struct daemon *d)
         return rc;
     }
     svc_attach(d->svc, d->pool, d->srv);
+    if ((rc = daemon_start_verifier(d)))
+        return rc;
 
     d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
     d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
@@ -440,6 +644,7 @@ static int daemon_run(struct daemon *d)
     d->reload_timeout = evtimer_new(d->base, on_reload_step, d);
     d->retire_ev = event_new(d->base, -1, EV_PERSIST, on_retire_tick, d);
     evsignal_add(d->sig_hup, NULL);
+    daemon_console_start(d);
     if (d->cfg.pid_file[0]) {
         FILE *f = fopen(d->cfg.pid_file, "w");
         if (f) {
@@ -447,14 +652,27 @@ static int daemon_run(struct daemon *d)
             fclose(f);
         }
     }
-    log_info("ready: signing on %s with %zu credential(s), %u HSM worker(s) (%s)", d->cfg.socket,
-             d->creds->n, d->cfg.workers, d->cfg.worker_mode == POOL_PROCESS ? "process" : "thread");
+    if ((rc = daemon_ops_start(d)))
+        return rc;
+    log_info("ready: signing on %s%s with %zu credential(s), %u HSM worker(s) (%s)",
+             d->cfg.socket, d->listen_fd >= 0 ? " (socket from systemd)" : "", d->creds->n,
+             d->cfg.workers, d->cfg.worker_mode == POOL_PROCESS ? "process" : "thread");
     event_base_dispatch(d->base);
     return STI_OK;
 }
 
 static void daemon_free(struct daemon *d)
 {
+    http_free(d->http);
+    if (d->ops_timer)
+        event_free(d->ops_timer);
+    if (d->st_timer)
+        event_free(d->st_timer);
+    selftest_free(d->selftest);
+    systemd_close();
+    verifier_free(d->vfy);
+    console_stop(d->console);
+    admin_free(d->admin);
     if (d->srv)
         rpc_server_free(d->srv);
     if (d->pool)
@@ -537,6 +755,7 @@ int main(int argc, char **argv)
         cred_free(&t);
         return rc ? 1 : 0;
     }
+    d.listen_fd = systemd_listen_fd(); /* before anything could inherit the variables */
     int rc = daemon_run(&d);
     daemon_free(&d);
     return rc == STI_OK ? 0 : 1;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "selftest.h"
 #include "sti_err.h"
 
 static ssize_t worker_recv(int fd, uint8_t *buf, size_t cap)
@@ -57,6 +58,9 @@ struct worker_mem {
     struct wp_ready ready;
     struct wp_job jobs[WP_BATCH];
     struct wp_result res[WP_BATCH];
+    uint32_t verify_sample; /* 0 off, N: one signature in N checked */
+    uint32_t until_verify;  /* signatures left before the next check */
+    uint64_t withheld;      /* signatures that failed the check */
 };
 
 int worker_run(int fd)
@@ -81,6 +85,7 @@ int worker_run(int fd)
     hsm_wipe(in, sizeof wm->in);
     STI_TRY(rc);
     worker_open(&wm->cfg, &m, &s, &wm->ready);
+    wm->verify_sample = wm->until_verify = wm->cfg.verify_sample;
     hsm_wipe(&wm->cfg, sizeof wm->cfg); /* the signer keeps its own locked copy */
     STI_TRY(wp_ready_encode(&wm->ready, out, sizeof wm->out, &len));
     STI_TRY(worker_send(fd, out, len));
@@ -98,6 +103,17 @@ int worker_run(int fd)
         for (size_t i = 0; i < n; i++) {
             res[0].tag = jobs[i].tag;
             res[0].status = (uint16_t)hsm_signer_sign(s, jobs[i].key, jobs[i].digest, res[0].sig);
+            /* Sampled verify-after-sign with the second implementation:
+             * a signature that fails is never returned. */
+            if (res[0].status == STI_OK && wm->verify_sample && --wm->until_verify == 0) {
+                wm->until_verify = wm->verify_sample;
+                if (jobs[i].key >= wm->ready.nkeys || wm->ready.key_status[jobs[i].key] ||
+                    selftest_verify_p256(wm->ready.point[jobs[i].key], jobs[i].digest,
+                                         res[0].sig) != STI_OK) {
+                    res[0].status = STI_EHSM_SELFTEST;
+                    wm->withheld++;
+                }
+            }
             if (res[0].status)
                 memset(res[0].sig, 0, sizeof res[0].sig);
             STI_TRY(wp_result_encode(res, 1, out, sizeof wm->out, &len));

@@ -51,6 +51,7 @@ int wp_config_encode(const struct wp_config *c, uint8_t *out, size_t cap, size_t
         STI_TRY(buf_wr_u16(&w, (uint16_t)c->keys[i].id_len));
         STI_TRY(buf_wr_bytes(&w, c->keys[i].id, c->keys[i].id_len));
     }
+    STI_TRY(buf_wr_u32(&w, c->verify_sample));
     *len = w.off;
 out:
     return rc;
@@ -85,6 +86,7 @@ int wp_config_decode(const uint8_t *p, size_t n, struct wp_config *c)
         memcpy(c->keys[i].id, b, len);
         c->keys[i].id_len = len;
     }
+    STI_TRY(buf_rd_u32(&r, &c->verify_sample));
     rc = buf_rd_done(&r);
 out:
     return rc;

@@ -2,7 +2,9 @@
  * workproto.h — messages between the I/O loop and its HSM workers, over a
  * SOCK_SEQPACKET socketpair (one message per datagram, so no framing).
  *
- *   loop -> worker  CONFIG  module, token selector, PIN, key selectors
+ *   loop -> worker  CONFIG  module, token selector, PIN, key selectors,
+ *                           verify_sample (u32: 0 off, N: one signature in N
+ *                           is verified with mbedTLS before it is returned)
  *   worker -> loop  READY   status, and per key: status + public point
  *   loop -> worker  SIGN    up to WP_BATCH jobs: tag, key index, digest
  *   worker -> loop  RESULT  the same jobs: tag, status, raw r||s
@@ -32,6 +34,7 @@ struct wp_config {
     size_t pin_len;
     struct hsm_key_sel keys[HSM_MAX_KEYS];
     uint16_t nkeys;
+    uint32_t verify_sample;
 };
 
 struct wp_ready {
@@ -54,7 +57,7 @@ struct wp_result {
 };
 
 #define WP_CONFIG_MAX (1 + 2 + WP_PATH_MAX + 2 * (2 + 64) + 2 + HSM_PIN_MAX + 2 +                   \
-                       HSM_MAX_KEYS * (2 + HSM_OBJLABEL_MAX + 2 + HSM_ID_MAX))
+                       HSM_MAX_KEYS * (2 + HSM_OBJLABEL_MAX + 2 + HSM_ID_MAX) + 4)
 #define WP_READY_MAX (1 + 2 + 2 + HSM_MAX_KEYS * (2 + HSM_EC_POINT_LEN))
 #define WP_SIGN_MAX (1 + 2 + WP_BATCH * (4 + 2 + 32))
 #define WP_RESULT_MAX (1 + 2 + WP_BATCH * (4 + 2 + HSM_SIG_LEN))

@@ -109,8 +109,9 @@ const char *stisign_strerror(int code)
 }
 
 /* Appends one request frame to the output queue. */
-static int client_queue(struct stisign_client *c, uint8_t op, const struct wire_sign_req *req,
-                        uint32_t *id)
+/* req is the op's request struct (wire_sign_req or wire_verify_req), or
+ * NULL for ops without fields. */
+static int client_queue(struct stisign_client *c, uint8_t op, const void *req, uint32_t *id)
 {
     struct buf_wr w;
     int rc;
@@ -118,8 +119,10 @@ static int client_queue(struct stisign_client *c, uint8_t op, const struct wire_
     uint32_t rid = c->next_id++;
     if ((rc = wire_frame_begin(&w, op, 0, rid)))
         return rc == STI_ETOOLONG ? STI_EBUSY : rc;
-    if (req && (rc = wire_sign_req_encode(&w, req)))
+    if (req && op == WIRE_OP_SIGN && (rc = wire_sign_req_encode(&w, req)))
         return rc == STI_ETOOLONG && c->out_len ? STI_EBUSY : rc;
+    if (req && op == WIRE_OP_VERIFY && (rc = wire_verify_req_encode(&w, req)))
+        return rc;
     if (w.off > WIRE_MAX_REQUEST)
         return STI_ETOOLONG;
     if ((rc = wire_frame_end(&w)))
@@ -212,11 +215,21 @@ int stisign_read(struct stisign_client *c)
     }
 }
 
-/* Tags of other operations' answers, which the sign decoder passes over
- * (the frame's op tells which decoder is authoritative). */
-static int client_sign_tag(uint8_t tag)
+/* Only the MESSAGE of an answer whose fields another decoder reads. */
+static int client_decode_message(const uint8_t *body, size_t n, struct stisign_result *r)
 {
-    return tag >= WIRE_T_STATE && tag <= WIRE_T_C_SIGNED;
+    struct buf_rd rd;
+    struct wire_field f;
+    int rc, end;
+    buf_rd_init(&rd, body, n);
+    for (;;) {
+        if ((rc = wire_field_next(&rd, &f, &end)))
+            return rc;
+        if (end)
+            return STI_OK;
+        if (f.tag == WIRE_T_MESSAGE && (rc = wire_field_str(&f, r->message, sizeof r->message)))
+            return rc;
+    }
 }
 
 static int client_decode_sign(const uint8_t *body, size_t n, struct stisign_result *r)
@@ -252,7 +265,7 @@ static int client_decode_sign(const uint8_t *body, size_t n, struct stisign_resu
         default:
             /* New optional fields are skipped; a must-understand one that
              * this client does not know means it cannot read the answer. */
-            rc = (f.tag & WIRE_TAG_OPTIONAL) || client_sign_tag(f.tag) ? STI_OK : STI_EPROTO_FIELD;
+            rc = (f.tag & WIRE_TAG_OPTIONAL) ? STI_OK : STI_EPROTO_FIELD;
         }
         if (rc)
             return rc;
@@ -284,7 +297,9 @@ static int client_take_frame(struct stisign_client *c, struct stisign_result *r,
         memcpy(frame_copy, c->in + WIRE_HDR_LEN, blen);
         *frame_len = blen;
     }
-    rc = client_decode_sign(c->in + WIRE_HDR_LEN, blen, r);
+    /* Sign answers are decoded here; other ops' fields by their callers. */
+    rc = r->op == WIRE_OP_SIGN ? client_decode_sign(c->in + WIRE_HDR_LEN, blen, r)
+                               : client_decode_message(c->in + WIRE_HDR_LEN, blen, r);
     memmove(c->in, c->in + h.len, c->in_len - h.len);
     c->in_len -= h.len;
     if (rc)
@@ -302,7 +317,7 @@ int stisign_take(struct stisign_client *c, struct stisign_result *r, int *got)
 
 /* One blocking round trip; reconnects and resends once if the connection
  * was lost before the answer. body receives the answer's fields. */
-static int client_call(struct stisign_client *c, uint8_t op, const struct wire_sign_req *req,
+static int client_call(struct stisign_client *c, uint8_t op, const void *req,
                        struct stisign_result *r, uint8_t *body, size_t *blen, size_t cap)
 {
     int rc = STI_OK;
@@ -507,5 +522,92 @@ int stisign_list_creds(struct stisign_client *c, struct stisign_cred *out, size_
     if (!rc)
         rc = client_decode_creds(body, blen, out, max, n);
     free(body);
+    return rc;
+}
+
+static int client_decode_verify(const uint8_t *body, size_t n, struct stisign_verify_result *v)
+{
+    struct buf_rd rd;
+    struct wire_field f;
+    int rc, end;
+    buf_rd_init(&rd, body, n);
+    for (;;) {
+        if ((rc = wire_field_next(&rd, &f, &end)))
+            return rc;
+        if (end)
+            return STI_OK;
+        uint8_t u8;
+        uint64_t u64;
+        switch (f.tag) {
+        case WIRE_T_MESSAGE:
+            rc = wire_field_str(&f, v->message, sizeof v->message);
+            break;
+        case WIRE_T_V_CHECK:
+            rc = wire_field_str(&f, v->check, sizeof v->check);
+            break;
+        case WIRE_T_V_DETAIL:
+            rc = wire_field_str(&f, v->detail, sizeof v->detail);
+            break;
+        case WIRE_T_V_ATTEST:
+            rc = wire_field_u8(&f, &u8);
+            v->attest = (char)u8;
+            break;
+        case WIRE_T_V_ORIG:
+            rc = wire_field_str(&f, v->orig, sizeof v->orig);
+            break;
+        case WIRE_T_V_DEST:
+            if (v->ndest == 16)
+                return STI_ETOOMANY;
+            rc = wire_field_str(&f, v->dest[v->ndest], sizeof v->dest[0]);
+            v->ndest += rc == STI_OK;
+            break;
+        case WIRE_T_V_IAT:
+            rc = wire_field_u64(&f, &u64);
+            v->iat = (long long)u64;
+            break;
+        case WIRE_T_V_ORIGID:
+            rc = wire_field_str(&f, v->origid, sizeof v->origid);
+            break;
+        case WIRE_T_V_X5U:
+            rc = wire_field_str(&f, v->x5u, sizeof v->x5u);
+            break;
+        case WIRE_T_V_SUBJECT:
+            rc = wire_field_str(&f, v->subject, sizeof v->subject);
+            break;
+        default:
+            rc = (f.tag & WIRE_TAG_OPTIONAL) ? STI_OK : STI_EPROTO_FIELD;
+        }
+        if (rc)
+            return rc;
+    }
+}
+
+int stisign_verify(struct stisign_client *c, const char *identity, unsigned max_age,
+                   struct stisign_verify_result *v)
+{
+    struct wire_verify_req *req = calloc(1, sizeof *req);
+    uint8_t *body = malloc(8192);
+    struct stisign_result *r = malloc(sizeof *r);
+    size_t blen = 0, n = identity ? strlen(identity) : 0;
+    int rc = STI_ENOMEM;
+    memset(v, 0, sizeof *v);
+    if (!req || !body || !r)
+        goto out;
+    rc = STI_ETOOLONG;
+    if (n == 0 || n > WIRE_V_IDENTITY_MAX)
+        goto out;
+    memcpy(req->identity, identity, n);
+    req->identity_len = n;
+    req->max_age = max_age;
+    req->has_max_age = max_age != 0;
+    rc = client_call(c, WIRE_OP_VERIFY, req, r, body, &blen, 8192);
+    if (!rc) {
+        v->status = r->status;
+        rc = client_decode_verify(body, blen, v);
+    }
+out:
+    free(req);
+    free(body);
+    free(r);
     return rc;
 }

@@ -275,6 +275,57 @@ int wire_sign_req_encode(struct buf_wr *w, const struct wire_sign_req *r)
     return STI_OK;
 }
 
+int wire_verify_req_decode(const uint8_t *body, size_t n, struct wire_verify_req *r)
+{
+    struct buf_rd rd;
+    struct wire_field f;
+    int rc, end, seen = 0;
+    r->identity[0] = '\0';
+    r->identity_len = 0;
+    r->max_age = 0;
+    r->has_max_age = 0;
+    buf_rd_init(&rd, body, n);
+    for (;;) {
+        if ((rc = wire_field_next(&rd, &f, &end)))
+            return rc;
+        if (end)
+            break;
+        switch (f.tag) {
+        case WIRE_T_V_IDENTITY:
+            if (seen++)
+                return STI_EPROTO_DUP;
+            if (f.len > WIRE_V_IDENTITY_MAX)
+                return STI_ETOOLONG;
+            if ((rc = wire_field_str(&f, r->identity, sizeof r->identity)))
+                return rc;
+            r->identity_len = f.len;
+            break;
+        case WIRE_T_V_MAX_AGE:
+            if (r->has_max_age++)
+                return STI_EPROTO_DUP;
+            if ((rc = wire_field_u32(&f, &r->max_age)))
+                return rc;
+            break;
+        default:
+            if ((rc = wire_unknown(&f)))
+                return rc;
+        }
+    }
+    return seen && r->identity_len ? STI_OK : STI_EPROTO_MISSING;
+}
+
+int wire_verify_req_encode(struct buf_wr *w, const struct wire_verify_req *r)
+{
+    int rc;
+    if (r->identity_len == 0 || r->identity_len > WIRE_V_IDENTITY_MAX)
+        return STI_EINVAL;
+    if ((rc = wire_put_bytes(w, WIRE_T_V_IDENTITY, r->identity, r->identity_len)))
+        return rc;
+    if (r->has_max_age && (rc = wire_put_u32(w, WIRE_T_V_MAX_AGE, r->max_age)))
+        return rc;
+    return STI_OK;
+}
+
 int wire_empty_req_decode(const uint8_t *body, size_t n)
 {
     struct buf_rd rd;

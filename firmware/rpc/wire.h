@@ -40,6 +40,7 @@ enum wire_op {
     WIRE_OP_SIGN = 0x01,
     WIRE_OP_HEALTH = 0x02,
     WIRE_OP_LIST_CREDS = 0x03,
+    WIRE_OP_VERIFY = 0x04,
 };
 
 enum wire_tag {
@@ -79,6 +80,19 @@ enum wire_tag {
     WIRE_T_C_STATE = 0x36,      /* u8 enum wire_cred_state */
     WIRE_T_C_SUBJECT = 0x37,
     WIRE_T_C_SIGNED = 0x38, /* u64 */
+    /* verify request */
+    WIRE_T_V_IDENTITY = 0x40, /* string: Identity header value or compact PASSporT */
+    WIRE_T_V_MAX_AGE = 0x41,  /* u32 seconds, optional: freshness window for iat */
+    /* verify response (success: all; failure: CHECK and DETAIL) */
+    WIRE_T_V_ATTEST = 0x42,  /* u8 'A' 'B' 'C' */
+    WIRE_T_V_ORIG = 0x43,    /* string */
+    WIRE_T_V_DEST = 0x44,    /* string, repeated */
+    WIRE_T_V_IAT = 0x45,     /* u64 */
+    WIRE_T_V_ORIGID = 0x46,  /* string */
+    WIRE_T_V_X5U = 0x47,     /* string */
+    WIRE_T_V_SUBJECT = 0x48, /* string: the leaf certificate's subject */
+    WIRE_T_V_CHECK = 0x49,   /* string: the name of the check that failed */
+    WIRE_T_V_DETAIL = 0x4a,  /* string: why it failed */
 };
 
 enum wire_state { WIRE_STATE_READY = 0, WIRE_STATE_DEGRADED = 1, WIRE_STATE_DOWN = 2 };
@@ -160,6 +174,20 @@ int wire_frame_end(struct buf_wr *w);
  * there). Encode refuses what decode would refuse (STI_EINVAL). */
 int wire_sign_req_decode(const uint8_t *body, size_t n, struct wire_sign_req *r);
 int wire_sign_req_encode(struct buf_wr *w, const struct wire_sign_req *r);
+
+#define WIRE_V_IDENTITY_MAX 6144
+
+struct wire_verify_req {
+    char identity[WIRE_V_IDENTITY_MAX + 1];
+    size_t identity_len;
+    uint32_t max_age;
+    int has_max_age;
+};
+
+/* Verify request body: IDENTITY once (1..WIRE_V_IDENTITY_MAX bytes, no NUL),
+ * MAX_AGE at most once. STI_EPROTO_MISSING / _DUP / _FIELD, STI_ETOOLONG. */
+int wire_verify_req_decode(const uint8_t *body, size_t n, struct wire_verify_req *r);
+int wire_verify_req_encode(struct buf_wr *w, const struct wire_verify_req *r);
 
 /* Requests with no fields (health, list-credentials): any must-understand
  * field is STI_EPROTO_FIELD, optional fields are skipped. */

@@ -64,71 +64,11 @@ out:
     return rc;
 }
 
-/* Writes text to path through a temporary file and rename, so a reader
- * never sees half a certificate; NULL path is stdout. */
-static int ca_write_out(const char *path, const char *text)
-{
-    char tmp[CA_PATH_MAX];
-    if (path == NULL) {
-        fputs(text, stdout);
-        return fflush(stdout) == 0 ? STI_OK : STI_EIO;
-    }
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return STI_ETOOLONG;
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL)
-        return STI_EIO;
-    int ok = fputs(text, f) >= 0;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return STI_EIO;
-    }
-    return STI_OK;
-}
-
 static int ca_ledger_path(const char *dir, char out[CA_PATH_MAX])
 {
     if (snprintf(out, CA_PATH_MAX, "%s/ledger", dir) >= CA_PATH_MAX)
         return STI_ETOOLONG;
     return STI_OK;
-}
-
-/* Opens and logs in to the token of --token with the PIN of --pin-file. */
-static int ca_token_open(const struct opt *o, size_t no, struct hsm_p11 **p)
-{
-    struct hsm_token_sel tok;
-    struct hsm_key_sel ignored;
-    char pin[HSM_PIN_MAX + 1];
-    size_t pl;
-    const char *module = opts_get(o, no, "module");
-    int rc = hsm_uri_parse(opts_get(o, no, "token"), &tok, &ignored);
-    if (rc) {
-        tool_error(rc, opts_get(o, no, "token"));
-        return rc;
-    }
-    if ((rc = hsm_pin_read(opts_get(o, no, "pin-file"), pin, sizeof pin, &pl))) {
-        tool_error(rc, opts_get(o, no, "pin-file"));
-        return rc;
-    }
-    rc = hsm_p11_open(module ? module : STI_DEFAULT_MODULE, &tok, pin, p);
-    hsm_wipe(pin, sizeof pin);
-    if (rc)
-        tool_error(rc, opts_get(o, no, "token"));
-    return rc;
-}
-
-static int ca_token_key(struct hsm_p11 *p, const char *spec, EVP_PKEY **key)
-{
-    struct hsm_key_sel ks;
-    int rc = hsm_key_sel_parse(spec, &ks);
-    if (!rc)
-        rc = hsm_p11_private_key(p, &ks, key);
-    if (rc)
-        tool_error(rc, spec);
-    return rc;
 }
 
 /* The CA context from --ca-cert/--ca-chain and a token key. */
@@ -204,47 +144,7 @@ static int ca_policy_from(const struct opt *o, size_t no, struct pki_issue_polic
 
 static int ca_csr(int argc, char **argv)
 {
-    struct opt o[] = {{"module", 1, 0, {0}, 0},   {"token", 1, 0, {0}, 0},
-                      {"pin-file", 1, 0, {0}, 0}, {"key", 1, 0, {0}, 0},
-                      {"subject", 1, 0, {0}, 0},  {"scope", 1, 0, {0}, 0},
-                      {"out", 1, 0, {0}, 0}};
-    const char *pos[1];
-    size_t npos;
-    if (opts_parse(argc, argv, o, NOPT(o), pos, 0, &npos) || !opts_get(o, NOPT(o), "token") ||
-        !opts_get(o, NOPT(o), "pin-file") || !opts_get(o, NOPT(o), "key") ||
-        !opts_get(o, NOPT(o), "subject") || !opts_get(o, NOPT(o), "scope")) {
-        fprintf(stderr, "usage: stisign ca csr [--module SO] --token T --pin-file F --key LABEL "
-                        "--subject \"C=US,O=Org,CN=Org Delegate CA\" --scope \"range:START/COUNT "
-                        "...\" [--out FILE]\n");
-        return 2;
-    }
-    struct scope sc;
-    struct hsm_p11 *p = NULL;
-    EVP_PKEY *key = NULL;
-    char *pem = NULL;
-    int rc;
-    scope_init(&sc);
-    if ((rc = scope_parse_list(opts_get(o, NOPT(o), "scope"), &sc)) || sc.n == 0) {
-        rc = rc ? rc : STI_ESCOPE_SYNTAX;
-        tool_error(rc, opts_get(o, NOPT(o), "scope"));
-        goto out;
-    }
-    if ((rc = ca_token_open(o, NOPT(o), &p)) ||
-        (rc = ca_token_key(p, opts_get(o, NOPT(o), "key"), &key)))
-        goto out;
-    if ((rc = pki_ca_csr_make(key, opts_get(o, NOPT(o), "subject"), &sc, &pem))) {
-        tool_error(rc, opts_get(o, NOPT(o), "subject"));
-        goto out;
-    }
-    if ((rc = ca_write_out(opts_get(o, NOPT(o), "out"), pem)))
-        tool_error(rc, opts_get(o, NOPT(o), "out"));
-out:
-    free(pem);
-    EVP_PKEY_free(key);
-    if (p)
-        hsm_p11_close(p);
-    scope_free(&sc);
-    return rc ? 1 : 0;
+    return tool_csr_run(argc, argv, 1);
 }
 
 static int ca_issue(int argc, char **argv)
@@ -282,13 +182,13 @@ static int ca_issue(int argc, char **argv)
         tool_error(rc, opts_get(o, NOPT(o), "csr"));
         goto out;
     }
-    if ((rc = ca_token_open(o, NOPT(o), &p)) ||
-        (rc = ca_token_key(p, opts_get(o, NOPT(o), "key"), &key)) ||
+    if ((rc = tool_p11_open(o, NOPT(o), &p)) ||
+        (rc = tool_p11_key(p, opts_get(o, NOPT(o), "key"), &key)) ||
         (rc = ca_context(o, NOPT(o), key, &ca)))
         goto out;
     if ((rc = ca_issue_record(&ca, opts_get(o, NOPT(o), "ca-dir"), csr, n, &pol, &cert)))
         goto out;
-    if ((rc = pki_cert_pem(cert, &pem)) || (rc = ca_write_out(opts_get(o, NOPT(o), "out"), pem)))
+    if ((rc = pki_cert_pem(cert, &pem)) || (rc = tool_write_out(opts_get(o, NOPT(o), "out"), pem)))
         tool_error(rc, opts_get(o, NOPT(o), "out"));
 out:
     free(pem);
@@ -340,9 +240,9 @@ static int ca_self_issue(int argc, char **argv)
         tool_error(rc, opts_get(o, NOPT(o), "scope"));
         goto out;
     }
-    if ((rc = ca_token_open(o, NOPT(o), &p)) ||
-        (rc = ca_token_key(p, opts_get(o, NOPT(o), "ca-key"), &cakey)) ||
-        (rc = ca_token_key(p, opts_get(o, NOPT(o), "af-key"), &afkey)) ||
+    if ((rc = tool_p11_open(o, NOPT(o), &p)) ||
+        (rc = tool_p11_key(p, opts_get(o, NOPT(o), "ca-key"), &cakey)) ||
+        (rc = tool_p11_key(p, opts_get(o, NOPT(o), "af-key"), &afkey)) ||
         (rc = ca_context(o, NOPT(o), cakey, &ca)))
         goto out;
     /* The request travels in memory only; the Customer AF key signs it on
@@ -390,7 +290,7 @@ static int ca_self_issue(int argc, char **argv)
         len += strlen(pem);
         free(pem);
     }
-    if ((rc = ca_write_out(opts_get(o, NOPT(o), "out"), text)))
+    if ((rc = tool_write_out(opts_get(o, NOPT(o), "out"), text)))
         tool_error(rc, opts_get(o, NOPT(o), "out"));
 out:
     free(text);
@@ -464,15 +364,15 @@ static int ca_crl(int argc, char **argv)
         tool_error(rc, ledger);
         goto out;
     }
-    if ((rc = ca_token_open(o, NOPT(o), &p)) ||
-        (rc = ca_token_key(p, opts_get(o, NOPT(o), "key"), &key)) ||
+    if ((rc = tool_p11_open(o, NOPT(o), &p)) ||
+        (rc = tool_p11_key(p, opts_get(o, NOPT(o), "key"), &key)) ||
         (rc = ca_context(o, NOPT(o), key, &ca)))
         goto out;
     if ((rc = pki_ca_crl(&ca, &l, time(NULL), days, &pem))) {
         tool_error(rc, NULL);
         goto out;
     }
-    if ((rc = ca_write_out(opts_get(o, NOPT(o), "out"), pem)))
+    if ((rc = tool_write_out(opts_get(o, NOPT(o), "out"), pem)))
         tool_error(rc, opts_get(o, NOPT(o), "out"));
 out:
     free(pem);

@@ -12,6 +12,7 @@
 #include "hsm.h"
 #include "hsm_p11.h"
 #include "opts.h"
+#include "ca.h"
 #include "pki.h"
 #include "sti_err.h"
 #include "tools.h"
@@ -207,7 +208,7 @@ out:
     return rc ? 1 : 0;
 }
 
-int tool_csr(int argc, char **argv)
+int tool_csr_run(int argc, char **argv, int ca)
 {
     struct opt o[] = {{"module", 1, 0, {0}, 0},  {"token", 1, 0, {0}, 0},
                       {"pin-file", 1, 0, {0}, 0}, {"key", 1, 0, {0}, 0},
@@ -218,52 +219,34 @@ int tool_csr(int argc, char **argv)
     if (opts_parse(argc, argv, o, NOPT(o), pos, 0, &npos) || !opts_get(o, NOPT(o), "token") ||
         !opts_get(o, NOPT(o), "pin-file") || !opts_get(o, NOPT(o), "key") ||
         !opts_get(o, NOPT(o), "subject") || !opts_get(o, NOPT(o), "scope")) {
-        fprintf(stderr, "usage: stisign csr [--module SO] --token T --pin-file F --key LABEL "
-                        "--subject \"C=US,O=Org,CN=SHAKEN 1234\" --scope \"range:START/COUNT "
-                        "tn:TN spc:SPC\" [--out FILE]\n");
+        fprintf(stderr, "usage: stisign %scsr [--module SO] --token T --pin-file F --key LABEL "
+                        "--subject \"C=US,O=Org,CN=%s\" --scope \"range:START/COUNT tn:TN "
+                        "spc:SPC\" [--out FILE]\n",
+                ca ? "ca " : "", ca ? "Org Delegate CA" : "SHAKEN 1234");
         return 2;
     }
     struct scope sc;
-    struct hsm_token_sel tok;
-    struct hsm_key_sel ks, ignored;
     struct hsm_p11 *p = NULL;
     EVP_PKEY *pk = NULL;
-    char *pem = NULL, pin[HSM_PIN_MAX + 1];
-    size_t pl;
+    char *pem = NULL;
     int rc;
     scope_init(&sc);
     if ((rc = scope_parse_list(opts_get(o, NOPT(o), "scope"), &sc)) || sc.n == 0) {
-        tool_error(rc ? rc : STI_ESCOPE_SYNTAX, opts_get(o, NOPT(o), "scope"));
         rc = rc ? rc : STI_ESCOPE_SYNTAX;
+        tool_error(rc, opts_get(o, NOPT(o), "scope"));
         goto out;
     }
-    if ((rc = hsm_uri_parse(opts_get(o, NOPT(o), "token"), &tok, &ignored)) ||
-        (rc = hsm_key_sel_parse(opts_get(o, NOPT(o), "key"), &ks))) {
-        tool_error(rc, NULL);
+    if ((rc = tool_p11_open(o, NOPT(o), &p)) ||
+        (rc = tool_p11_key(p, opts_get(o, NOPT(o), "key"), &pk)))
         goto out;
-    }
-    if ((rc = read_pin(opts_get(o, NOPT(o), "pin-file"), pin, &pl)))
-        goto out;
-    rc = hsm_p11_open(module_of(o, NOPT(o)), &tok, pin, &p);
-    hsm_wipe(pin, sizeof pin);
-    if (!rc)
-        rc = hsm_p11_private_key(p, &ks, &pk);
-    if (!rc)
-        rc = pki_csr_make(pk, opts_get(o, NOPT(o), "subject"), &sc, &pem);
+    rc = ca ? pki_ca_csr_make(pk, opts_get(o, NOPT(o), "subject"), &sc, &pem)
+            : pki_csr_make(pk, opts_get(o, NOPT(o), "subject"), &sc, &pem);
     if (rc) {
-        tool_error(rc, NULL);
+        tool_error(rc, opts_get(o, NOPT(o), "subject"));
         goto out;
     }
-    const char *outp = opts_get(o, NOPT(o), "out");
-    FILE *f = outp ? fopen(outp, "w") : stdout;
-    if (!f) {
-        rc = STI_EIO;
-        tool_error(rc, outp);
-        goto out;
-    }
-    fputs(pem, f);
-    if (outp)
-        fclose(f);
+    if ((rc = tool_write_out(opts_get(o, NOPT(o), "out"), pem)))
+        tool_error(rc, opts_get(o, NOPT(o), "out"));
 out:
     free(pem);
     EVP_PKEY_free(pk);
@@ -271,4 +254,9 @@ out:
         hsm_p11_close(p);
     scope_free(&sc);
     return rc ? 1 : 0;
+}
+
+int tool_csr(int argc, char **argv)
+{
+    return tool_csr_run(argc, argv, 0);
 }

@@ -19,6 +19,7 @@
 #include "opts.h"
 #include "pki.h"
 #include "sti_err.h"
+#include "stisign.h"
 #include "tools.h"
 #include "verify.h"
 
@@ -28,7 +29,9 @@ static void verify_usage(void)
 {
     fprintf(stderr, "usage: stisign verify --trust-anchor ROOT.pem [--cert CHAIN.pem] "
                     "[--max-age SECS] [--skew SECS] [--spc-policy allow|deny] [--cache-dir DIR] "
-                    "[--tls-ca FILE] [--now SECS] HEADER_OR_TOKEN|-\n");
+                    "[--tls-ca FILE] [--now SECS] HEADER_OR_TOKEN|-\n"
+                    "       stisign verify --socket PATH [--max-age SECS] HEADER_OR_TOKEN|-"
+                    "   (the daemon verifies)\n");
 }
 
 /* The whole of stdin, up to one byte more than any acceptable input. */
@@ -42,12 +45,42 @@ static char *verify_stdin(size_t *n)
     return buf;
 }
 
+/* --socket: the daemon verifies (its trust anchor, cache and policy). */
+static int verify_remote(const char *sock, const char *arg, long max_age)
+{
+    static struct stisign_verify_result v;
+    struct stisign_client *c;
+    size_t n;
+    char *in = strcmp(arg, "-") == 0 ? verify_stdin(&n) : NULL;
+    int rc = stisign_connect(sock, &c);
+    if (rc == STI_OK) {
+        rc = stisign_verify(c, in ? in : arg, (unsigned)max_age, &v);
+        stisign_close(c);
+    }
+    free(in);
+    if (rc) {
+        tool_error(rc, sock);
+        return 1;
+    }
+    if (v.status) {
+        fprintf(stderr, "verify failed: %s: %d (%s): %s%s%s\n", v.check, v.status,
+                sti_errname(v.status), v.message, v.detail[0] ? ": " : "", v.detail);
+        return 1;
+    }
+    printf("attest: %c\norig: %s\ndest:", v.attest, v.orig);
+    for (unsigned i = 0; i < v.ndest; i++)
+        printf(" %s", v.dest[i]);
+    printf("\niat: %lld\norigid: %s\nx5u: %s\nleaf: %s\n", v.iat, v.origid, v.x5u, v.subject);
+    return 0;
+}
+
 int tool_verify(int argc, char **argv)
 {
     struct opt o[] = {{"trust-anchor", 1, 0, {0}, 0}, {"cert", 1, 0, {0}, 0},
                       {"max-age", 1, 0, {0}, 0},      {"skew", 1, 0, {0}, 0},
                       {"spc-policy", 1, 0, {0}, 0},   {"cache-dir", 1, 0, {0}, 0},
-                      {"tls-ca", 1, 0, {0}, 0},       {"now", 1, 0, {0}, 0}};
+                      {"tls-ca", 1, 0, {0}, 0},       {"now", 1, 0, {0}, 0},
+                      {"socket", 1, 0, {0}, 0}};
     const char *pos[1];
     size_t npos, n;
     long max_age, skew, now;
@@ -64,6 +97,9 @@ int tool_verify(int argc, char **argv)
         return 2;
     }
     const char *ta = opts_get(o, NOPT(o), "trust-anchor"), *pol = opts_get(o, NOPT(o), "spc-policy");
+    const char *sock = opts_get(o, NOPT(o), "socket");
+    if (sock && npos == 1)
+        return verify_remote(sock, pos[0], opts_get(o, NOPT(o), "max-age") ? max_age : 0);
     if (ta == NULL || npos != 1 ||
         (pol != NULL && strcmp(pol, "allow") != 0 && strcmp(pol, "deny") != 0)) {
         verify_usage();

@@ -144,6 +144,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&r, 0, sizeof r);
     int src = wire_sign_req_decode(body, n, &r);
     int erc = wire_empty_req_decode(body, n);
+    /* The verify request decoder reads the same bodies. */
+    static struct wire_verify_req vr;
+    int vrc = wire_verify_req_decode(body, n, &vr);
+    if (vrc == STI_OK && (vr.identity_len == 0 || vr.identity_len > WIRE_V_IDENTITY_MAX ||
+                          strlen(vr.identity) != vr.identity_len))
+        abort();
     if (!known_rc(src) || (erc != STI_OK && erc != STI_EPROTO_FRAME && erc != STI_EPROTO_FIELD))
         abort();
 

@@ -9,6 +9,7 @@ through stisign's own code.
 import base64
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -25,6 +26,10 @@ STISIGN = os.path.join(BUILD, "firmware/tools/stisign")
 STISIGND = os.path.join(BUILD, "firmware/daemon/stisignd")
 CA = os.path.join(SRC, "scripts/throwaway_ca.py")
 X5U = "https://cr.example.com/it/chain.pem"
+# STI_DAEMON_WRAP="valgrind --trace-children=yes ..." prefixes the daemon's
+# argv (scripts/valgrind.sh); starting and stopping then wait longer.
+DAEMON_WRAP = shlex.split(os.environ.get("STI_DAEMON_WRAP", ""))
+WRAP_SLOWDOWN = 10 if DAEMON_WRAP else 1
 
 # wire constants (docs/protocol.md)
 HDR = struct.Struct(">IBBHI")
@@ -110,21 +115,26 @@ class Env:
     def credential(self, name, key, chain, x5u=X5U):
         self.creds.append((name, key, chain, x5u))
 
-    def write_config(self, extra=""):
+    def write_config(self, extra="", module=None):
+        """module: a PKCS#11 module other than STI_MODULE (e.g. libfaultp11.so)."""
+        if DAEMON_WRAP:
+            # Workers under valgrind need far more than the default 10 s to open.
+            extra = "start_timeout_ms = 300000\n" + extra
         path = os.path.join(self.dir, "stisignd.conf")
         with open(path, "w") as f:
             f.write("socket = %s\nmodule = %s\ntoken = %s\npin_file = %s\nworkers = 2\n%s\n"
-                    % (self.sock, MODULE, self.token, self.pin, extra))
+                    % (self.sock, module or MODULE, self.token, self.pin, extra))
             for name, key, chain, x5u in self.creds:
                 f.write("[credential %s]\nkey = %s\nchain = %s\nx5u = %s\n\n"
                         % (name, key, chain, x5u))
         return path
 
-    def start(self, extra="", expect_fail=False):
-        cfg = self.write_config(extra)
+    def start(self, extra="", expect_fail=False, module=None):
+        cfg = self.write_config(extra, module=module)
         logf = open(self.log, "ab")
-        self.daemon = subprocess.Popen([STISIGND, "-c", cfg], stdout=logf, stderr=logf)
-        deadline = time.time() + 30
+        self.daemon = subprocess.Popen(DAEMON_WRAP + [STISIGND, "-c", cfg], stdout=logf,
+                                       stderr=logf)
+        deadline = time.time() + 30 * WRAP_SLOWDOWN
         while time.time() < deadline:
             if self.daemon.poll() is not None:
                 if expect_fail:
@@ -151,11 +161,15 @@ class Env:
         if self.daemon and self.daemon.poll() is None:
             self.daemon.send_signal(signal.SIGTERM)
             try:
-                self.daemon.wait(20)
+                self.daemon.wait(20 * WRAP_SLOWDOWN)
             except subprocess.TimeoutExpired:
                 self.daemon.kill()
                 self.daemon.wait()
                 raise Failure("stisignd did not stop on SIGTERM")
+        # valgrind --error-exitcode=99: the wrapper reports errors this way
+        if DAEMON_WRAP and self.daemon and self.daemon.returncode == 99:
+            self.daemon = None
+            raise Failure("stisignd under %s exited 99 (memory errors or leaks)" % DAEMON_WRAP[0])
         self.daemon = None
 
     def close(self, ok):
@@ -313,83 +327,3 @@ def main(tests, name):
             failed += 1
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed or not passed else 0)
-
-
-# --- Additions for the fault, load and valgrind suites (append-only) -------
-# STI_DAEMON_WRAP="valgrind --trace-children=yes ..." prefixes the daemon's
-# argv with those words (scripts/valgrind.sh); start and stop then wait
-# longer. Env.write_config/start take an optional module= (a PKCS#11 module
-# other than STI_MODULE, e.g. libfaultp11.so). Without either, behaviour is
-# exactly the one above.
-import shlex  # noqa: E402
-
-DAEMON_WRAP = shlex.split(os.environ.get("STI_DAEMON_WRAP", ""))
-WRAP_SLOWDOWN = 10 if DAEMON_WRAP else 1
-
-
-def daemon_argv(cfg):
-    return DAEMON_WRAP + [STISIGND, "-c", cfg]
-
-
-_write_config_base = Env.write_config
-
-
-def _write_config(self, extra="", module=None):
-    global MODULE
-    if DAEMON_WRAP:
-        # Workers under valgrind need far more than the default 10 s to open.
-        extra = "start_timeout_ms = 300000\n" + extra
-    if module is None:
-        return _write_config_base(self, extra)
-    saved, MODULE = MODULE, module
-    try:
-        return _write_config_base(self, extra)
-    finally:
-        MODULE = saved
-
-
-def _start(self, extra="", expect_fail=False, module=None):
-    cfg = self.write_config(extra, module=module)
-    logf = open(self.log, "ab")
-    self.daemon = subprocess.Popen(daemon_argv(cfg), stdout=logf, stderr=logf)
-    deadline = time.time() + 30 * WRAP_SLOWDOWN
-    while time.time() < deadline:
-        if self.daemon.poll() is not None:
-            if expect_fail:
-                return self.daemon.returncode
-            raise Failure("stisignd exited %d:\n%s" % (self.daemon.returncode, self.logtext()))
-        if os.path.exists(self.sock):
-            try:
-                c = Conn(self.sock)
-                c.close()
-                return 0
-            except OSError:
-                pass
-        time.sleep(0.05)
-    raise Failure("stisignd did not come up:\n" + self.logtext())
-
-
-_stop_base = Env.stop
-
-
-def _stop(self):
-    if not DAEMON_WRAP:
-        return _stop_base(self)
-    if self.daemon and self.daemon.poll() is None:
-        self.daemon.send_signal(signal.SIGTERM)
-        try:
-            self.daemon.wait(300)
-        except subprocess.TimeoutExpired:
-            self.daemon.kill()
-            self.daemon.wait()
-            raise Failure("stisignd did not stop on SIGTERM")
-    # valgrind --error-exitcode: the wrapper reports errors through the code
-    if self.daemon and self.daemon.returncode == 99:
-        self.daemon = None
-        raise Failure("stisignd under %s exited 99 (memory errors or leaks)" % DAEMON_WRAP[0])
-    self.daemon = None
-
-
-Env.write_config = _write_config
-Env.start = _start
-Env.stop = _stop

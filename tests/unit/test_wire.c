@@ -1221,7 +1221,46 @@ TEST(empty_request_rejects_stray_byte)
     CHECK_RC(wire_empty_req_decode(LIT("\x80\x00\x00\x80")), STI_EPROTO_FRAME);
 }
 
-CHECK_MAIN(
+TEST(verify_request_round_trips)
+{
+    static struct wire_verify_req a, b;
+    uint8_t buf[8192];
+    struct buf_wr w;
+    memset(&a, 0, sizeof a);
+    strcpy(a.identity, "h.c.s;info=<https://x.example/c.pem>;alg=ES256;ppt=shaken");
+    a.identity_len = strlen(a.identity);
+    a.max_age = 30;
+    a.has_max_age = 1;
+    buf_wr_init(&w, buf, sizeof buf);
+    CHECK_RC(wire_verify_req_encode(&w, &a), STI_OK);
+    CHECK_RC(wire_verify_req_decode(buf, w.off, &b), STI_OK);
+    CHECK_STR(b.identity, a.identity);
+    CHECK_INT(b.identity_len, a.identity_len);
+    CHECK_INT(b.max_age, 30);
+    CHECK_INT(b.has_max_age, 1);
+}
+
+TEST(verify_request_rules_have_exact_codes)
+{
+    static struct wire_verify_req r;
+    static uint8_t big[3 + WIRE_V_IDENTITY_MAX + 1];
+    CHECK_RC(wire_verify_req_decode((const uint8_t *)"", 0, &r), STI_EPROTO_MISSING);
+    CHECK_RC(wire_verify_req_decode((const uint8_t *)"\x41\x00\x04\x00\x00\x00\x05", 7, &r),
+             STI_EPROTO_MISSING);
+    CHECK_RC(wire_verify_req_decode((const uint8_t *)"\x40\x00\x01x\x40\x00\x01y", 8, &r),
+             STI_EPROTO_DUP);
+    CHECK_RC(wire_verify_req_decode((const uint8_t *)"\x40\x00\x01x\x41\x00\x02\x00\x01", 9, &r),
+             STI_EPROTO_FIELD);
+    CHECK_RC(wire_verify_req_decode((const uint8_t *)"\x40\x00\x00", 3, &r), STI_EPROTO_MISSING);
+    big[0] = 0x40;
+    big[1] = (uint8_t)((WIRE_V_IDENTITY_MAX + 1) >> 8);
+    big[2] = (uint8_t)(WIRE_V_IDENTITY_MAX + 1);
+    memset(big + 3, 'a', WIRE_V_IDENTITY_MAX + 1);
+    CHECK_RC(wire_verify_req_decode(big, sizeof big, &r), STI_ETOOLONG);
+}
+
+CHECK_MAIN(CASE(verify_request_round_trips), CASE(verify_request_rules_have_exact_codes),
+           
     CASE(hdr_decode_reads_every_field_big_endian), CASE(accepts_length_equal_to_header),
     CASE(rejects_length_below_header), CASE(rejects_zero_length), CASE(accepts_length_equal_to_max),
     CASE(rejects_length_one_above_max), CASE(rejects_length_with_top_bit_set_as_toobig),

@@ -37,7 +37,8 @@ TEST(config_encodes_known_bytes)
                                    0x00, 0x00,                               /* serial */
                                    0x00, 0x04, '1', '2',  '3',  '4',         /* pin */
                                    0x00, 0x01,                               /* nkeys */
-                                   0x00, 0x01, 'k', 0x00, 0x02, 0xab, 0xcd}; /* key */
+                                   0x00, 0x01, 'k', 0x00, 0x02, 0xab, 0xcd,  /* key */
+                                   0x00, 0x00, 0x03, 0xe8};                  /* verify 1000 */
     struct wp_config c, back;
     uint8_t out[WP_CONFIG_MAX];
     size_t len = 0;
@@ -51,6 +52,7 @@ TEST(config_encodes_known_bytes)
     c.keys[0].id[0] = 0xab;
     c.keys[0].id[1] = 0xcd;
     c.keys[0].id_len = 2;
+    c.verify_sample = 1000;
     CHECK_RC(wp_config_encode(&c, out, sizeof out, &len), STI_OK);
     CHECK_INT(len, sizeof want);
     CHECK_MEM(out, want, sizeof want);
@@ -103,17 +105,36 @@ TEST(config_at_every_limit_fits_config_max)
     CHECK_MEM(&back, &c, sizeof c);
 }
 
+TEST(config_carries_verify_sample)
+{
+    struct wp_config c, back;
+    uint8_t out[WP_CONFIG_MAX];
+    size_t len = 0;
+    fill_config(&c);
+    c.verify_sample = 0xfedcba98;
+    CHECK_RC(wp_config_encode(&c, out, sizeof out, &len), STI_OK);
+    CHECK_MEM(out + len - 4, "\xfe\xdc\xba\x98", 4);
+    CHECK_RC(wp_config_decode(out, len, &back), STI_OK);
+    CHECK_INT(back.verify_sample, 0xfedcba98u);
+    /* A CONFIG without it (the layout before) is refused, not read as 0. */
+    CHECK_RC(wp_config_decode(out, len - 4, &back), STI_EPROTO_FRAME);
+}
+
 TEST(config_decode_clears_previous_contents)
 {
     struct wp_config c;
     memset(&c, 0x41, sizeof c);
-    CHECK_RC(wp_config_decode(LIT("\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), &c), STI_OK);
+    CHECK_RC(wp_config_decode(LIT("\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+                                             "\x00\x00\x00\x00"),
+                                         &c),
+             STI_OK);
     CHECK_STR(c.module, "");
     CHECK_STR(c.token.label, "");
     CHECK_INT(c.pin_len, 0);
     CHECK_INT(c.pin[0], 0);
     CHECK_INT(c.nkeys, 0);
     CHECK_INT(c.keys[0].id_len, 0);
+    CHECK_INT(c.verify_sample, 0);
 }
 
 TEST(config_decode_rejects_empty_message)
@@ -132,7 +153,9 @@ TEST(config_decode_rejects_other_type)
 TEST(config_decode_rejects_trailing_byte)
 {
     struct wp_config c;
-    CHECK_RC(wp_config_decode(LIT("\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"), &c),
+    CHECK_RC(wp_config_decode(LIT("\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+                                 "\x00\x00\x00\x00\x00"),
+                             &c),
              STI_EPROTO_FRAME);
 }
 
@@ -150,7 +173,9 @@ TEST(config_decode_rejects_every_truncation)
 TEST(config_decode_rejects_module_with_nul)
 {
     struct wp_config c;
-    CHECK_RC(wp_config_decode(LIT("\x01\x00\x02/\x00\x00\x00\x00\x00\x00\x00\x00\x00"), &c),
+    CHECK_RC(wp_config_decode(LIT("\x01\x00\x02/\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+                                 "\x00\x00\x00\x00"),
+                             &c),
              STI_EPROTO_FRAME);
 }
 
@@ -182,6 +207,8 @@ static size_t cfg_bytes(uint8_t *p, size_t mod, size_t lab, size_t ser, size_t p
         memset(p + off, 0x5a, kid);
         off += kid;
     }
+    memset(p + off, 0, 4); /* verify_sample */
+    off += 4;
     return off;
 }
 
@@ -260,7 +287,7 @@ TEST(config_decode_rejects_key_count_beyond_keys_present)
 {
     static struct wp_config c;
     size_t n = cfg_bytes(cfg_in, 1, 0, 0, 4, 2, 1, 1);
-    cfg_in[n - 12 - 1] =
+    cfg_in[n - 4 - 12 - 1] =
         3; /* nkeys low byte (two keys of 6 bytes follow): claims three, holds two */
     CHECK_RC(wp_config_decode(cfg_in, n, &c), STI_EPROTO_FRAME);
 }
@@ -289,7 +316,7 @@ TEST(config_decode_rejects_key_label_with_nul)
 {
     static struct wp_config c;
     size_t n = cfg_bytes(cfg_in, 1, 0, 0, 4, 1, 3, 1);
-    cfg_in[n - 3 - 2] = 0; /* middle byte of the key label */
+    cfg_in[n - 4 - 3 - 2] = 0; /* middle byte of the key label */
     CHECK_RC(wp_config_decode(cfg_in, n, &c), STI_EPROTO_FRAME);
 }
 
@@ -739,7 +766,7 @@ TEST(each_decoder_rejects_the_other_types)
 }
 
 CHECK_MAIN(CASE(config_encodes_known_bytes), CASE(config_round_trip_keeps_pin_and_keys),
-           CASE(config_at_every_limit_fits_config_max),
+           CASE(config_at_every_limit_fits_config_max), CASE(config_carries_verify_sample),
            CASE(config_decode_clears_previous_contents), CASE(config_decode_rejects_empty_message),
            CASE(config_decode_rejects_other_type), CASE(config_decode_rejects_trailing_byte),
            CASE(config_decode_rejects_every_truncation),

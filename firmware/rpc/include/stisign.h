@@ -80,12 +80,31 @@ struct stisign_cred {
     uint64_t signed_ok;
 };
 
+/* Outcome of the verify operation (an inbound call's Identity header). */
+struct stisign_verify_result {
+    int status; /* 0: valid; else the code of the check that failed */
+    char message[STISIGN_MESSAGE_MAX];
+    char check[48];   /* failed check: format, header, info, claims, iat, x5u, ... */
+    char detail[256];
+    char attest;
+    char orig[16];
+    char dest[16][16];
+    unsigned ndest;
+    long long iat;
+    char origid[40];
+    char x5u[520];
+    char subject[256]; /* the signing certificate's subject */
+};
+
 STISIGN_EXPORT int stisign_connect(const char *socket_path, struct stisign_client **out);
 STISIGN_EXPORT void stisign_close(struct stisign_client *c);
 STISIGN_EXPORT int stisign_fd(const struct stisign_client *c);
 
 STISIGN_EXPORT int stisign_sign(struct stisign_client *c, const struct stisign_sign_args *a,
                  struct stisign_result *r);
+/* max_age 0: the daemon's configured freshness window. */
+STISIGN_EXPORT int stisign_verify(struct stisign_client *c, const char *identity, unsigned max_age,
+                                  struct stisign_verify_result *r);
 STISIGN_EXPORT int stisign_health(struct stisign_client *c, struct stisign_health *h);
 STISIGN_EXPORT int stisign_list_creds(struct stisign_client *c, struct stisign_cred *out, size_t max,
                        size_t *n);

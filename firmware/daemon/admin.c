@@ -1,0 +1,1031 @@
+/* admin.c — the console's ops on the daemon side: HSM management on the
+ * admin thread, store commits, reloads. See admin.h. */
+#include "admin.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "hsm.h"
+#include "hsm_p11.h"
+#include "log.h"
+#include "passport.h"
+#include "pki.h"
+#include "scope.h"
+#include "sti_err.h"
+#include "store.h"
+
+#define RECONCILE_TICK_MS 250
+#define RECONCILE_RETRY_TICKS 8 /* ask for the reload again every 2 s */
+#define RECONCILE_MAX_TICKS 80  /* give up waiting after 20 s */
+
+enum job_kind {
+    J_KEYS,
+    J_TOKEN_INIT,
+    J_TOKEN_ATTACH,
+    J_TOKEN_PIN,
+    J_KEYGEN,
+    J_CSR,
+    J_IMPORT,
+    J_X5U,
+    J_RETIRE,
+    J_RESET,
+};
+
+struct job {
+    enum job_kind kind;
+    char name[CLI_LINE_MAX + 1]; /* label, credential name */
+    char key[CLI_LINE_MAX + 1];  /* key label, x5u URL */
+    char subject[CLI_LINE_MAX + 1];
+    char scope[CLI_LINE_MAX + 1];
+    char x5u[CLI_LINE_MAX + 1];
+    char pin1[CLI_SECRET_MAX + 1], pin2[CLI_SECRET_MAX + 1];
+    enum cli_role role;
+    char *pem;
+    size_t pem_len;
+    struct cli_done done;
+    /* result */
+    int rc;
+    char *text;
+    size_t text_len;
+    int reload;      /* ask the daemon to reload, then wait for it */
+    X509 *want_leaf; /* import: the running table must hold this leaf */
+};
+
+struct admin {
+    struct admin_env env;
+    struct store *store;
+    pthread_mutex_t mu; /* guards job, result, stop and the store */
+    pthread_cond_t cv;
+    pthread_t thread;
+    int thread_ok, stop;
+    struct job *job, *result, *waiting;
+    int pipe_fd[2];
+    struct event *pipe_ev, *reconcile_ev;
+    unsigned ticks;
+};
+
+static const char *role_name(enum cli_role r)
+{
+    return r == CLI_ROLE_DELEGATE_CA ? "delegate-ca" : "customer-af";
+}
+
+static void job_free(struct job *j)
+{
+    if (!j)
+        return;
+    if (j->pem) {
+        hsm_wipe(j->pem, j->pem_len);
+        free(j->pem);
+    }
+    free(j->text);
+    X509_free(j->want_leaf);
+    hsm_wipe(j, sizeof *j);
+    free(j);
+}
+
+static void audit(struct admin *a, const char *action, int rc)
+{
+    char res[160];
+    if (rc)
+        snprintf(res, sizeof res, "failed %s %s", sti_errname(rc), sti_strerror(rc));
+    else
+        snprintf(res, sizeof res, "ok");
+    pthread_mutex_lock(&a->mu);
+    store_audit(a->store, "admin", action, res);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void state_copy(struct admin *a, struct store_state *st)
+{
+    pthread_mutex_lock(&a->mu);
+    store_load(a->store, st);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* ---- admin thread ---- */
+
+/* The store's token and PIN, for ops that log in. */
+static int token_login_info(struct admin *a, struct hsm_token_sel *tok, char *pin, size_t cap,
+                            size_t *pin_len, FILE *out)
+{
+    struct store_state st;
+    char path[700];
+    state_copy(a, &st);
+    memset(tok, 0, sizeof *tok);
+    if (!st.token[0]) {
+        fprintf(out, "No token attached: use token init or token attach.\n");
+        return STI_EHSM_TOKEN;
+    }
+    if (snprintf(tok->label, sizeof tok->label, "%s", st.token) >= (int)sizeof tok->label)
+        return STI_ETOOLONG;
+    if (!st.has_pin) {
+        fprintf(out, "No token PIN stored: use token pin.\n");
+        return STI_EPINFILE;
+    }
+    pthread_mutex_lock(&a->mu);
+    store_path(a->store, "pin", path, sizeof path);
+    pthread_mutex_unlock(&a->mu);
+    return hsm_pin_read(path, pin, cap, pin_len);
+}
+
+static int open_signer(struct admin *a, const struct hsm_key_sel *keys, size_t nkeys,
+                       struct hsm_module **m, struct hsm_signer **s, FILE *out)
+{
+    struct hsm_token_sel tok;
+    char pin[HSM_PIN_MAX + 2];
+    size_t pl = 0;
+    int rc = token_login_info(a, &tok, pin, sizeof pin, &pl, out);
+    if (rc == STI_OK)
+        rc = hsm_module_load(a->env.cfg->module, m);
+    if (rc == STI_OK && (rc = hsm_signer_open(*m, &tok, pin, pl, keys, nkeys, s))) {
+        hsm_module_unload(*m);
+        *m = NULL;
+    }
+    hsm_wipe(pin, sizeof pin);
+    return rc;
+}
+
+static void close_signer(struct hsm_module *m, struct hsm_signer *s)
+{
+    if (s)
+        hsm_signer_close(s);
+    if (m)
+        hsm_module_unload(m);
+}
+
+static int do_keys(struct admin *a, struct job *j, FILE *out)
+{
+    struct hsm_module *m = NULL;
+    struct hsm_signer *s = NULL;
+    struct hsm_key_info ki[HSM_MAX_KEYS];
+    struct store_state st;
+    size_t n = 0;
+    int rc = open_signer(a, NULL, 0, &m, &s, out);
+    (void)j;
+    if (rc == STI_OK)
+        rc = hsm_signer_list_keys(s, ki, HSM_MAX_KEYS, &n);
+    close_signer(m, s);
+    if (rc && rc != STI_ETOOMANY)
+        return rc;
+    state_copy(a, &st);
+    fprintf(out, "%-24s %-12s %-8s %s\n", "LABEL", "ROLE", "TYPE", "USED BY");
+    for (size_t i = 0; i < n; i++) {
+        const char *role = "-";
+        char used[256] = "";
+        for (size_t k = 0; k < st.nkey; k++)
+            if (strcmp(st.key[k].label, ki[i].label) == 0)
+                role = st.key[k].role;
+        for (size_t k = 0; k < st.ncred; k++)
+            if (strcmp(st.cred[k].key, ki[i].label) == 0 &&
+                strlen(used) + strlen(st.cred[k].name) + 2 < sizeof used) {
+                strcat(used, used[0] ? " " : "");
+                strcat(used, st.cred[k].name);
+            }
+        fprintf(out, "%-24s %-12s %-8s %s\n", ki[i].label[0] ? ki[i].label : "(no label)", role,
+                ki[i].is_ec_p256 ? "P-256" : "other", used[0] ? used : "-");
+    }
+    fprintf(out, "%zu key(s)%s\n", n, rc == STI_ETOOMANY ? " (list truncated)" : "");
+    return STI_OK;
+}
+
+static int do_token_init(struct admin *a, struct job *j, FILE *out)
+{
+    struct hsm_module *m = NULL;
+    int rc = hsm_module_load(a->env.cfg->module, &m);
+    if (rc == STI_OK) {
+        rc = hsm_token_init(m, j->name, j->pin1, j->pin2);
+        hsm_module_unload(m);
+    }
+    if (rc == STI_OK) {
+        pthread_mutex_lock(&a->mu);
+        rc = store_set_token(a->store, j->name);
+        pthread_mutex_unlock(&a->mu);
+    }
+    if (rc == STI_OK)
+        fprintf(out, "Token %s initialised and attached. Next: token pin, then key generate.\n",
+                j->name);
+    return rc;
+}
+
+static int do_token_attach(struct admin *a, struct job *j, FILE *out)
+{
+    struct hsm_module *m = NULL;
+    struct hsm_token_sel tok;
+    unsigned long slot;
+    memset(&tok, 0, sizeof tok);
+    if (snprintf(tok.label, sizeof tok.label, "%s", j->name) >= (int)sizeof tok.label)
+        return STI_ETOOLONG;
+    int rc = hsm_module_load(a->env.cfg->module, &m);
+    if (rc == STI_OK) {
+        rc = hsm_find_slot(m, &tok, &slot);
+        hsm_module_unload(m);
+    }
+    if (rc == STI_EHSM_TOKEN)
+        fprintf(out, "No initialised token labelled %s.\n", j->name);
+    if (rc == STI_OK) {
+        pthread_mutex_lock(&a->mu);
+        rc = store_set_token(a->store, j->name);
+        pthread_mutex_unlock(&a->mu);
+    }
+    if (rc == STI_OK) {
+        fprintf(out, "Token %s attached (slot %lu). Next: token pin.\n", j->name, slot);
+        j->reload = 1;
+    }
+    return rc;
+}
+
+static int do_token_pin(struct admin *a, struct job *j, FILE *out)
+{
+    struct store_state st;
+    struct hsm_token_sel tok;
+    struct hsm_module *m = NULL;
+    struct hsm_signer *s = NULL;
+    state_copy(a, &st);
+    if (!st.token[0]) {
+        fprintf(out, "No token attached: use token init or token attach.\n");
+        return STI_EHSM_TOKEN;
+    }
+    memset(&tok, 0, sizeof tok);
+    if (snprintf(tok.label, sizeof tok.label, "%s", st.token) >= (int)sizeof tok.label)
+        return STI_ETOOLONG;
+    /* Checked by logging in once: a wrong PIN stored would fail every start. */
+    int rc = hsm_module_load(a->env.cfg->module, &m);
+    if (rc == STI_OK)
+        rc = hsm_signer_open(m, &tok, j->pin1, strlen(j->pin1), NULL, 0, &s);
+    close_signer(m, s);
+    if (rc == STI_EHSM_LOGIN)
+        fprintf(out, "The token refused this PIN; nothing stored.\n");
+    if (rc == STI_OK) {
+        pthread_mutex_lock(&a->mu);
+        rc = store_set_pin(a->store, j->pin1, strlen(j->pin1));
+        pthread_mutex_unlock(&a->mu);
+    }
+    if (rc == STI_OK) {
+        fprintf(out, "PIN stored for unattended start (root-only file; it is not shown again).\n");
+        j->reload = 1;
+    }
+    return rc;
+}
+
+static int do_keygen(struct admin *a, struct job *j, FILE *out)
+{
+    struct hsm_module *m = NULL;
+    struct hsm_signer *s = NULL;
+    uint8_t id[HSM_ID_MAX], point[HSM_EC_POINT_LEN];
+    size_t idlen = 0;
+    int rc = open_signer(a, NULL, 0, &m, &s, out);
+    if (rc == STI_OK)
+        rc = hsm_signer_keygen(s, j->name, id, &idlen, point);
+    close_signer(m, s);
+    if (rc == STI_EEXISTS)
+        fprintf(out, "A key labelled %s is already on the token.\n", j->name);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&a->mu);
+    rc = store_put_key(a->store, j->name, role_name(j->role));
+    pthread_mutex_unlock(&a->mu);
+    fprintf(out, "Key %s generated on the token (%s, P-256, sensitive, non-extractable), id ",
+            j->name, role_name(j->role));
+    for (size_t i = 0; i < idlen; i++)
+        fprintf(out, "%02x", id[i]);
+    fprintf(out, ".\nNext: csr %s subject \"C=US,O=...,CN=...\" scope \"...\"\n", j->name);
+    return rc;
+}
+
+static int do_csr(struct admin *a, struct job *j, FILE *out)
+{
+    struct hsm_token_sel tok;
+    struct hsm_key_sel ks;
+    struct hsm_p11 *p = NULL;
+    struct scope sc;
+    EVP_PKEY *pk = NULL;
+    char pin[HSM_PIN_MAX + 2], *pem = NULL;
+    size_t pl = 0;
+    int rc;
+    scope_init(&sc);
+    if (a->env.cfg->worker_mode == POOL_THREAD && *a->env.pool) {
+        /* libp11 would C_Initialize/C_Finalize under the running workers. */
+        fprintf(out, "CSRs need worker_mode = process while signing.\n");
+        rc = STI_EHSM_UNAVAILABLE;
+        goto out;
+    }
+    if ((rc = scope_parse_list(j->scope, &sc)) || sc.n == 0) {
+        fprintf(out, "Scope: entries like range:12025550100/100 tn:12025550123 spc:1234\n");
+        rc = rc ? rc : STI_ESCOPE_SYNTAX;
+        goto out;
+    }
+    STI_TRY(hsm_key_sel_parse(j->key, &ks));
+    STI_TRY(token_login_info(a, &tok, pin, sizeof pin, &pl, out));
+    rc = hsm_p11_open(a->env.cfg->module, &tok, pin, &p);
+    hsm_wipe(pin, sizeof pin);
+    if (rc)
+        goto out;
+    STI_TRY(hsm_p11_private_key(p, &ks, &pk));
+    rc = pki_csr_make(pk, j->subject, &sc, &pem);
+    if (rc == STI_EINVAL)
+        fprintf(out, "Subject: C=US,O=Example,CN=SHAKEN 1234 (or /C=US/O=.../CN=...)\n");
+    if (rc)
+        goto out;
+    fputs(pem, out);
+out:
+    free(pem);
+    EVP_PKEY_free(pk);
+    if (p)
+        hsm_p11_close(p);
+    scope_free(&sc);
+    return rc;
+}
+
+static void fmt_time(time_t t, char *out, size_t cap)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%d %H:%M:%SZ", &tm);
+}
+
+static int do_import(struct admin *a, struct job *j, FILE *out)
+{
+    STACK_OF(X509) *chain = NULL;
+    struct hsm_key_sel ks;
+    struct hsm_module *m = NULL;
+    struct hsm_signer *s = NULL;
+    uint8_t point[HSM_EC_POINT_LEN];
+    struct scope sc;
+    char text[1024], nb[32], na[32];
+    time_t t0, t1;
+    int rc;
+    scope_init(&sc);
+    if (j->x5u[0] && (rc = pp_x5u_check(j->x5u)))
+        goto out;
+    if ((rc = pki_chain_parse(j->pem, j->pem_len, &chain))) {
+        fprintf(out, "The paste is not a PEM certificate chain.\n");
+        goto out;
+    }
+    STI_TRY(hsm_key_sel_parse(j->key, &ks));
+    rc = open_signer(a, &ks, 1, &m, &s, out);
+    if (rc == STI_OK)
+        rc = hsm_signer_pubkey(s, 0, point);
+    close_signer(m, s);
+    if (rc == STI_EHSM_KEY)
+        fprintf(out, "No key labelled %s on the token.\n", j->key);
+    if (rc)
+        goto out;
+    rc = pki_credential_check(chain, point, time(NULL), &sc);
+    X509 *leaf = sk_X509_value(chain, 0);
+    switch (rc) {
+    case STI_OK:
+        break;
+    case STI_EPKI_KEYMISMATCH:
+        fprintf(out, "The certificate is not for key %s.\n", j->key);
+        goto out;
+    case STI_EPKI_CHAIN:
+        fprintf(out, "Paste the chain leaf first, each certificate followed by its issuer.\n");
+        goto out;
+    default:
+        goto out;
+    }
+    pthread_mutex_lock(&a->mu);
+    rc = store_put_credential(a->store, j->name, j->key, j->pem, j->pem_len, j->x5u);
+    pthread_mutex_unlock(&a->mu);
+    if (rc)
+        goto out;
+    pki_cert_times(leaf, &t0, &t1);
+    fmt_time(t0, nb, sizeof nb);
+    fmt_time(t1, na, sizeof na);
+    X509_NAME_oneline(X509_get_subject_name(leaf), text, sizeof text);
+    fprintf(out, "Credential %s: %s\n  valid %s .. %s\n", j->name, text, nb, na);
+    if (scope_format(&sc, text, sizeof text) == STI_OK)
+        fprintf(out, "  scope %s\n", text);
+    if (j->x5u[0]) {
+        j->want_leaf = X509_dup(leaf);
+        j->reload = 1;
+    } else {
+        fprintf(out, "Stored, pending: set its URL with credential x5u %s https://...\n", j->name);
+    }
+out:
+    sk_X509_pop_free(chain, X509_free);
+    scope_free(&sc);
+    return rc;
+}
+
+static int do_x5u(struct admin *a, struct job *j, FILE *out)
+{
+    int rc = pp_x5u_check(j->key);
+    if (rc) {
+        fprintf(out, "x5u: https://host/path, no user, query or fragment.\n");
+        return rc;
+    }
+    pthread_mutex_lock(&a->mu);
+    rc = store_set_x5u(a->store, j->name, j->key);
+    pthread_mutex_unlock(&a->mu);
+    if (rc == STI_ENOTFOUND)
+        fprintf(out, "No credential %s.\n", j->name);
+    if (rc == STI_OK) {
+        fprintf(out, "Credential %s: x5u %s\n", j->name, j->key);
+        j->reload = 1;
+    }
+    return rc;
+}
+
+static int do_retire(struct admin *a, struct job *j, FILE *out)
+{
+    pthread_mutex_lock(&a->mu);
+    int rc = store_retire_credential(a->store, j->name);
+    pthread_mutex_unlock(&a->mu);
+    if (rc == STI_ENOTFOUND)
+        fprintf(out, "No credential %s in the store.\n", j->name);
+    if (rc == STI_OK) {
+        fprintf(out, "Credential %s retired.\n", j->name);
+        j->reload = 1;
+    }
+    return rc;
+}
+
+static int do_reset(struct admin *a, struct job *j, FILE *out)
+{
+    struct store_state st;
+    int rc = STI_OK;
+    state_copy(a, &st);
+    if (j->pin1[0] && st.token[0]) {
+        /* Re-initialising the token destroys every object on it. The new
+         * user PIN is random and forgotten: token init sets a real one. */
+        unsigned char rnd[16];
+        char pin[33];
+        struct hsm_module *m = NULL;
+        if (RAND_bytes(rnd, sizeof rnd) != 1)
+            return STI_EINTERNAL;
+        for (size_t i = 0; i < sizeof rnd; i++)
+            snprintf(pin + 2 * i, 3, "%02x", rnd[i]);
+        rc = hsm_module_load(a->env.cfg->module, &m);
+        if (rc == STI_OK) {
+            rc = hsm_token_init(m, st.token, j->pin1, pin);
+            hsm_module_unload(m);
+        }
+        hsm_wipe(pin, sizeof pin);
+        hsm_wipe(rnd, sizeof rnd);
+        if (rc) {
+            fprintf(out, "The token was not re-initialised (wrong SO PIN?); the store is kept.\n");
+            return rc;
+        }
+        fprintf(out, "Token %s re-initialised: every key on it is destroyed.\n", st.token);
+    } else if (st.token[0]) {
+        fprintf(out, "Token left as it is (no SO PIN given): its keys remain.\n");
+    }
+    pthread_mutex_lock(&a->mu);
+    rc = store_wipe(a->store);
+    pthread_mutex_unlock(&a->mu);
+    if (rc == STI_OK)
+        fprintf(out, "Store wiped. The admin passphrase must be set again at the next login.\n"
+                     "Restart the appliance to drop the credentials still in memory.\n");
+    return rc;
+}
+
+static void run_job(struct admin *a, struct job *j)
+{
+    char action[2048];
+    FILE *out = open_memstream(&j->text, &j->text_len);
+    if (!out) {
+        j->rc = STI_ENOMEM;
+        return;
+    }
+    switch (j->kind) {
+    case J_KEYS:
+        j->rc = do_keys(a, j, out);
+        break;
+    case J_TOKEN_INIT:
+        j->rc = do_token_init(a, j, out);
+        snprintf(action, sizeof action, "token init %s", j->name);
+        break;
+    case J_TOKEN_ATTACH:
+        j->rc = do_token_attach(a, j, out);
+        snprintf(action, sizeof action, "token attach %s", j->name);
+        break;
+    case J_TOKEN_PIN:
+        j->rc = do_token_pin(a, j, out);
+        snprintf(action, sizeof action, "token pin");
+        break;
+    case J_KEYGEN:
+        j->rc = do_keygen(a, j, out);
+        snprintf(action, sizeof action, "key generate %s %s", role_name(j->role), j->name);
+        break;
+    case J_CSR:
+        j->rc = do_csr(a, j, out);
+        snprintf(action, sizeof action, "csr %s subject \"%.200s\" scope \"%.200s\"", j->key,
+                 j->subject, j->scope);
+        break;
+    case J_IMPORT:
+        j->rc = do_import(a, j, out);
+        snprintf(action, sizeof action, "credential import %s key %s x5u %s", j->name, j->key,
+                 j->x5u[0] ? j->x5u : "(pending)");
+        break;
+    case J_X5U:
+        j->rc = do_x5u(a, j, out);
+        snprintf(action, sizeof action, "credential x5u %s %.300s", j->name, j->key);
+        break;
+    case J_RETIRE:
+        j->rc = do_retire(a, j, out);
+        snprintf(action, sizeof action, "credential retire %s", j->name);
+        break;
+    case J_RESET:
+        j->rc = do_reset(a, j, out);
+        snprintf(action, sizeof action, "factory-reset%s",
+                 j->pin1[0] ? " (token re-initialised)" : "");
+        break;
+    }
+    hsm_wipe(j->pin1, sizeof j->pin1);
+    hsm_wipe(j->pin2, sizeof j->pin2);
+    fclose(out);
+    if (j->kind != J_KEYS)
+        audit(a, action, j->rc);
+    if (j->rc)
+        log_warn("console: %s: %s", j->kind == J_KEYS ? "show keys" : action, sti_strerror(j->rc));
+    else if (j->kind != J_KEYS)
+        log_info("console: %s: done", action);
+}
+
+static void *admin_main(void *arg)
+{
+    struct admin *a = arg;
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (!a->job && !a->stop)
+            pthread_cond_wait(&a->cv, &a->mu);
+        if (a->stop)
+            break;
+        struct job *j = a->job;
+        pthread_mutex_unlock(&a->mu);
+        run_job(a, j);
+        pthread_mutex_lock(&a->mu);
+        a->job = NULL;
+        a->result = j;
+        ssize_t w;
+        do
+            w = write(a->pipe_fd[1], "r", 1);
+        while (w < 0 && errno == EINTR);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* ---- loop side ---- */
+
+static int in_sync(struct admin *a, const struct job *j)
+{
+    struct store_state st;
+    const struct cred_table *t = *a->env.creds;
+    state_copy(a, &st);
+    for (size_t i = 0; i < st.ncred; i++) {
+        if (!st.cred[i].x5u[0])
+            continue;
+        const struct cred *c = NULL;
+        for (size_t k = 0; t && k < t->n; k++)
+            if (strcmp(t->c[k].name, st.cred[i].name) == 0)
+                c = &t->c[k];
+        if (!c || strcmp(c->x5u, st.cred[i].x5u) != 0 || !c->bound)
+            return 0;
+        if (j->want_leaf && strcmp(j->name, c->name) == 0 &&
+            X509_cmp(j->want_leaf, sk_X509_value(c->chain, 0)) != 0)
+            return 0;
+    }
+    if (j->kind == J_RETIRE)
+        for (size_t k = 0; t && k < t->n; k++)
+            if (strcmp(t->c[k].name, j->name) == 0)
+                return 0;
+    return 1;
+}
+
+static void deliver(struct admin *a, struct job *j, int rc, const char *extra)
+{
+    char *text = j->text;
+    size_t n = j->text_len;
+    char *joined = NULL;
+    if (extra) {
+        size_t e = strlen(extra);
+        joined = malloc(n + e + 1);
+        if (joined) {
+            memcpy(joined, text ? text : "", n);
+            memcpy(joined + n, extra, e + 1);
+            text = joined;
+            n += e;
+        }
+    }
+    (void)a;
+    j->done.fn(j->done.ctx, rc, text, n);
+    free(joined);
+    job_free(j);
+}
+
+static void on_reconcile(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin *a = arg;
+    struct job *j = a->waiting;
+    (void)fd;
+    (void)what;
+    if (!j)
+        return;
+    a->ticks++;
+    if (in_sync(a, j)) {
+        a->waiting = NULL;
+        deliver(a, j, STI_OK,
+                j->kind == J_RETIRE                         ? "No longer signing with it.\n"
+                : (j->kind == J_IMPORT || j->kind == J_X5U) ? "Signing with it now.\n"
+                                                            : "Reloaded.\n");
+        return;
+    }
+    if (a->ticks >= RECONCILE_MAX_TICKS) {
+        a->waiting = NULL;
+        deliver(a, j, STI_ETIMEOUT,
+                "Committed to the store, but the daemon has not taken it up (see the log).\n");
+        return;
+    }
+    if (a->ticks % RECONCILE_RETRY_TICKS == 0) /* a reload was under way: ask again */
+        a->env.request_reload();
+    struct timeval tv = {0, RECONCILE_TICK_MS * 1000};
+    evtimer_add(a->reconcile_ev, &tv);
+}
+
+static void on_result(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin *a = arg;
+    char buf[16];
+    (void)what;
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    pthread_mutex_lock(&a->mu);
+    struct job *j = a->result;
+    a->result = NULL;
+    pthread_mutex_unlock(&a->mu);
+    if (!j)
+        return;
+    if (j->rc == STI_OK && j->reload) {
+        a->env.request_reload();
+        if (j->kind == J_RESET) {
+            deliver(a, j, STI_OK, NULL);
+            return;
+        }
+        a->waiting = j;
+        a->ticks = 0;
+        struct timeval tv = {0, RECONCILE_TICK_MS * 1000};
+        evtimer_add(a->reconcile_ev, &tv);
+        return;
+    }
+    deliver(a, j, j->rc, NULL);
+}
+
+static struct job *job_new(enum job_kind kind, struct cli_done done)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        done.fn(done.ctx, STI_ENOMEM, NULL, 0);
+        return NULL;
+    }
+    j->kind = kind;
+    j->done = done;
+    return j;
+}
+
+static void submit(struct admin *a, struct job *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&a->mu);
+    int busy = a->job || a->result || a->waiting;
+    if (!busy)
+        a->job = j;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    if (busy) {
+        struct cli_done d = j->done;
+        job_free(j);
+        d.fn(d.ctx, STI_EBUSY, NULL, 0);
+    }
+}
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* ---- the ops ---- */
+
+static int op_admin_get(void *arg, char *rec, size_t cap)
+{
+    struct admin *a = arg;
+    pthread_mutex_lock(&a->mu);
+    int rc = store_get_admin_hash(a->store, rec, cap);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+static int op_admin_set(void *arg, const char *rec)
+{
+    struct admin *a = arg;
+    pthread_mutex_lock(&a->mu);
+    int rc = store_set_admin_hash(a->store, rec);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+static void op_audit(void *arg, const char *who, const char *action, const char *result)
+{
+    struct admin *a = arg;
+    pthread_mutex_lock(&a->mu);
+    store_audit(a->store, who, action, result);
+    pthread_mutex_unlock(&a->mu);
+    log_info("console: %s %s: %s", who, action, result);
+}
+
+static const char *cred_state_name(int s)
+{
+    return s == 0 ? "valid" : s == 1 ? "EXPIRED" : s == 2 ? "NOT YET VALID" : "unavailable";
+}
+
+static void show_status(struct admin *a, FILE *out)
+{
+    struct store_state st;
+    struct svc_counters cnt;
+    struct pool_stats ps;
+    const struct cred_table *t = *a->env.creds;
+    time_t now = time(NULL);
+    char ts[32];
+    size_t pending = 0;
+    state_copy(a, &st);
+    svc_counters(a->env.svc, &cnt);
+    fmt_time(now, ts, sizeof ts);
+    fprintf(out, "Clock:        %s\n", ts);
+    fprintf(out, "Token:        %s%s\n", a->env.cfg->token[0] ? a->env.cfg->token : "(none)",
+            st.has_pin ? ", PIN stored" : ", no PIN stored");
+    if (*a->env.pool) {
+        pool_stats(*a->env.pool, &ps);
+        fprintf(out, "HSM workers:  %u of %u ready, %llu respawn(s), last error %s\n", ps.ready,
+                ps.workers, (unsigned long long)ps.respawns,
+                ps.last_error ? sti_errname(ps.last_error) : "none");
+    } else {
+        fprintf(out, "HSM workers:  none (not provisioned)\n");
+    }
+    fprintf(out, "Counters:     %llu signed, %llu failed, %u in flight\n",
+            (unsigned long long)cnt.signed_ok, (unsigned long long)cnt.failed, cnt.in_flight);
+    fprintf(out, "Credentials:  %zu in use\n", t ? t->n : 0);
+    for (size_t i = 0; t && i < t->n; i++) {
+        const struct cred *c = &t->c[i];
+        char na[32];
+        fmt_time(c->not_after, na, sizeof na);
+        long days = (long)((c->not_after - now) / 86400);
+        fprintf(out, "  %-16s %s%s, until %s (%ld day(s)), %llu signed\n", c->name,
+                cred_state_name(cred_state(c, now)), c->bound ? "" : " (key not bound)", na, days,
+                (unsigned long long)c->signed_ok);
+        fprintf(out, "  %-16s scope %s\n  %-16s x5u %s\n", "", c->scope_text, "", c->x5u);
+    }
+    for (size_t i = 0; i < st.ncred; i++)
+        pending += !st.cred[i].x5u[0];
+    fprintf(out, "Store:        %s, generation %lu, %zu credential(s), %zu pending x5u\n",
+            store_dir(a->store), st.gen, st.ncred, pending);
+}
+
+static void show_creds(struct admin *a, FILE *out)
+{
+    struct store_state st;
+    const struct cred_table *t = *a->env.creds;
+    time_t now = time(NULL);
+    state_copy(a, &st);
+    if (st.ncred == 0)
+        fprintf(out, "No credentials in the store.\n");
+    for (size_t i = 0; i < st.ncred; i++) {
+        const struct store_cred *sc = &st.cred[i];
+        const struct cred *c = NULL;
+        for (size_t k = 0; t && k < t->n; k++)
+            if (strcmp(t->c[k].name, sc->name) == 0)
+                c = &t->c[k];
+        fprintf(out, "credential %s\n  key      %s\n  chain    %s\n  x5u      %s\n", sc->name,
+                sc->key, sc->chain, sc->x5u[0] ? sc->x5u : "(pending: credential x5u)");
+        if (c) {
+            char nb[32], na[32];
+            fmt_time(c->not_before, nb, sizeof nb);
+            fmt_time(c->not_after, na, sizeof na);
+            fprintf(out, "  subject  %s\n  valid    %s .. %s (%s)\n  scope    %s\n  in use   %s\n",
+                    c->subject, nb, na, cred_state_name(cred_state(c, now)), c->scope_text,
+                    c->bound ? "yes" : "no (key not bound)");
+        } else {
+            fprintf(out, "  in use   no\n");
+        }
+    }
+}
+
+static void op_show(void *arg, enum cli_show what, struct cli_done done)
+{
+    struct admin *a = arg;
+    char *text = NULL;
+    size_t n = 0;
+    int rc = STI_OK;
+    if (what == CLI_SHOW_KEYS) {
+        submit(a, job_new(J_KEYS, done));
+        return;
+    }
+    if (what == CLI_SHOW_AUDIT) {
+        pthread_mutex_lock(&a->mu);
+        rc = store_audit_tail(a->store, 64 * 1024, &text, &n);
+        pthread_mutex_unlock(&a->mu);
+        done.fn(done.ctx, rc, text, n);
+        free(text);
+        return;
+    }
+    FILE *out = open_memstream(&text, &n);
+    if (!out) {
+        done.fn(done.ctx, STI_ENOMEM, NULL, 0);
+        return;
+    }
+    if (what == CLI_SHOW_STATUS)
+        show_status(a, out);
+    else
+        show_creds(a, out);
+    fclose(out);
+    done.fn(done.ctx, STI_OK, text, n);
+    free(text);
+}
+
+static void op_token_init(void *arg, const char *label, const char *so_pin, const char *user_pin,
+                          struct cli_done done)
+{
+    struct job *j = job_new(J_TOKEN_INIT, done);
+    if (j) {
+        copy(j->name, sizeof j->name, label);
+        copy(j->pin1, sizeof j->pin1, so_pin);
+        copy(j->pin2, sizeof j->pin2, user_pin);
+    }
+    submit(arg, j);
+}
+
+static void op_token_attach(void *arg, const char *label, struct cli_done done)
+{
+    struct job *j = job_new(J_TOKEN_ATTACH, done);
+    if (j)
+        copy(j->name, sizeof j->name, label);
+    submit(arg, j);
+}
+
+static void op_token_pin(void *arg, const char *pin, struct cli_done done)
+{
+    struct job *j = job_new(J_TOKEN_PIN, done);
+    if (j)
+        copy(j->pin1, sizeof j->pin1, pin);
+    submit(arg, j);
+}
+
+static void op_key_generate(void *arg, enum cli_role role, const char *label, struct cli_done done)
+{
+    struct job *j = job_new(J_KEYGEN, done);
+    if (j) {
+        j->role = role;
+        copy(j->name, sizeof j->name, label);
+    }
+    submit(arg, j);
+}
+
+static void op_csr(void *arg, const char *key, const char *subject, const char *scope,
+                   struct cli_done done)
+{
+    struct job *j = job_new(J_CSR, done);
+    if (j) {
+        copy(j->key, sizeof j->key, key);
+        copy(j->subject, sizeof j->subject, subject);
+        copy(j->scope, sizeof j->scope, scope);
+    }
+    submit(arg, j);
+}
+
+static void op_cred_import(void *arg, const char *name, const char *key, const char *pem, size_t n,
+                           const char *x5u, struct cli_done done)
+{
+    struct job *j = job_new(J_IMPORT, done);
+    if (j) {
+        copy(j->name, sizeof j->name, name);
+        copy(j->key, sizeof j->key, key);
+        copy(j->x5u, sizeof j->x5u, x5u);
+        j->pem = malloc(n + 1);
+        if (!j->pem) {
+            job_free(j);
+            done.fn(done.ctx, STI_ENOMEM, NULL, 0);
+            return;
+        }
+        memcpy(j->pem, pem, n);
+        j->pem[n] = '\0';
+        j->pem_len = n;
+    }
+    submit(arg, j);
+}
+
+static void op_cred_x5u(void *arg, const char *name, const char *url, struct cli_done done)
+{
+    struct job *j = job_new(J_X5U, done);
+    if (j) {
+        copy(j->name, sizeof j->name, name);
+        copy(j->key, sizeof j->key, url);
+    }
+    submit(arg, j);
+}
+
+static void op_cred_retire(void *arg, const char *name, struct cli_done done)
+{
+    struct job *j = job_new(J_RETIRE, done);
+    if (j)
+        copy(j->name, sizeof j->name, name);
+    submit(arg, j);
+}
+
+static void op_factory_reset(void *arg, const char *so_pin, struct cli_done done)
+{
+    struct job *j = job_new(J_RESET, done);
+    if (j) {
+        copy(j->pin1, sizeof j->pin1, so_pin);
+        j->reload = 1;
+    }
+    submit(arg, j);
+}
+
+void admin_cli_ops(struct admin *a, struct cli_ops *ops)
+{
+    memset(ops, 0, sizeof *ops);
+    ops->arg = a;
+    ops->admin_get = op_admin_get;
+    ops->admin_set = op_admin_set;
+    ops->audit = op_audit;
+    ops->show = op_show;
+    ops->token_init = op_token_init;
+    ops->token_attach = op_token_attach;
+    ops->token_pin = op_token_pin;
+    ops->key_generate = op_key_generate;
+    ops->csr = op_csr;
+    ops->cred_import = op_cred_import;
+    ops->cred_x5u = op_cred_x5u;
+    ops->cred_retire = op_cred_retire;
+    ops->factory_reset = op_factory_reset;
+}
+
+int admin_new(const struct admin_env *env, struct admin **out)
+{
+    int rc;
+    if (!env->cfg->store_dir[0])
+        return STI_ECONFIG;
+    struct admin *a = calloc(1, sizeof *a);
+    if (!a)
+        return STI_ENOMEM;
+    a->env = *env;
+    a->pipe_fd[0] = a->pipe_fd[1] = -1;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->cv, NULL);
+    if ((rc = store_open(env->cfg->store_dir, &a->store))) {
+        log_error("store %s: %s", env->cfg->store_dir, sti_strerror(rc));
+        goto fail;
+    }
+    rc = STI_EINTERNAL;
+    if (pipe2(a->pipe_fd, O_CLOEXEC | O_NONBLOCK) != 0)
+        goto fail;
+    a->pipe_ev = event_new(env->base, a->pipe_fd[0], EV_READ | EV_PERSIST, on_result, a);
+    a->reconcile_ev = evtimer_new(env->base, on_reconcile, a);
+    if (!a->pipe_ev || !a->reconcile_ev || event_add(a->pipe_ev, NULL) != 0)
+        goto fail;
+    if (pthread_create(&a->thread, NULL, admin_main, a) != 0)
+        goto fail;
+    a->thread_ok = 1;
+    *out = a;
+    return STI_OK;
+fail:
+    admin_free(a);
+    return rc;
+}
+
+void admin_free(struct admin *a)
+{
+    if (!a)
+        return;
+    if (a->thread_ok) {
+        pthread_mutex_lock(&a->mu);
+        a->stop = 1;
+        pthread_cond_signal(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->thread, NULL);
+    }
+    job_free(a->job);
+    job_free(a->result);
+    job_free(a->waiting);
+    if (a->pipe_ev)
+        event_free(a->pipe_ev);
+    if (a->reconcile_ev)
+        event_free(a->reconcile_ev);
+    for (int i = 0; i < 2; i++)
+        if (a->pipe_fd[i] >= 0)
+            close(a->pipe_fd[i]);
+    store_close(a->store);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    free(a);
+}
