@@ -1,6 +1,7 @@
 /* admin.c — the console's ops on the daemon side: HSM management on the
  * admin thread, store commits, reloads. See admin.h. */
 #include "admin.h"
+#include "selftest.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -290,10 +291,32 @@ static int do_keygen(struct admin *a, struct job *j, FILE *out)
         fprintf(out, "A key labelled %s is already on the token.\n", j->name);
     if (rc)
         return rc;
+    /* Pair-wise consistency: the new key signs, mbedTLS (an independent
+     * implementation) verifies against the point the token reported. */
+    struct hsm_key_sel ks;
+    uint8_t digest[32], sig[HSM_SIG_LEN];
+    memset(&ks, 0, sizeof ks);
+    memcpy(ks.id, id, idlen);
+    ks.id_len = idlen;
+    RAND_bytes(digest, sizeof digest);
+    m = NULL;
+    s = NULL;
+    rc = open_signer(a, &ks, 1, &m, &s, out);
+    if (rc == STI_OK)
+        rc = hsm_signer_sign(s, 0, digest, sig);
+    close_signer(m, s);
+    if (rc == STI_OK)
+        rc = selftest_verify_p256(point, digest, sig);
+    if (rc) {
+        fprintf(out, "Key %s was generated but failed the pair-wise check (%s): do not use it.\n",
+                j->name, sti_errname(rc));
+        return rc;
+    }
     pthread_mutex_lock(&a->mu);
     rc = store_put_key(a->store, j->name, role_name(j->role));
     pthread_mutex_unlock(&a->mu);
-    fprintf(out, "Key %s generated on the token (%s, P-256, sensitive, non-extractable), id ",
+    fprintf(out, "Key %s generated on the token (%s, P-256, sensitive, non-extractable, "
+                 "pair-wise check passed), id ",
             j->name, role_name(j->role));
     for (size_t i = 0; i < idlen; i++)
         fprintf(out, "%02x", id[i]);

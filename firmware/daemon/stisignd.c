@@ -392,9 +392,22 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     memcpy(d->cfg.pin_file, nc.pin_file, sizeof nc.pin_file);
     memcpy(d->cfg.token, nc.token, sizeof nc.token); /* the console may have set it */
     d->cfg.verify_sample = nc.verify_sample;
+    if (!nc.token[0]) {
+        /* No token any more (a factory reset): stop signing with what was
+         * loaded; the running workers retire. */
+        d->old_pool = d->pool;
+        d->old_creds = d->creds;
+        d->pool = NULL;
+        d->creds = t;
+        svc_swap(d->svc, NULL, t);
+        struct timeval tv = {0, 100000};
+        event_add(d->retire_ev, &tv);
+        log_warn("reload: no token configured: not signing until provisioned");
+        return;
+    }
     d->new_creds = t;
     d->reload_ready = 0;
-    int rc = nc.token[0] ? daemon_pool_cfg(d, t, &pc) : STI_EHSM_TOKEN;
+    int rc = daemon_pool_cfg(d, t, &pc);
     if (rc == STI_OK)
         rc = pool_start(d->base, &pc, on_result, on_reload_pool_state, d, &d->new_pool);
     hsm_wipe(&pc, sizeof pc);
