@@ -1,8 +1,9 @@
 /*
  * bsp.h — the board porting contract: what the firmware above needs from a
  * board. This part covers the console (the serial line the provisioning CLI
- * runs on) and the storage (where the appliance's store lives). Watchdog and
- * LEDs will join here; see board/PORTING.md.
+ * runs on), the storage (where the appliance's store lives), the watchdog,
+ * the status LEDs, board identity, clock sanity and the firmware update
+ * slots; see board/PORTING.md.
  *
  * Conventions: a struct bsp_console is owned by whoever opened it and is
  * used from one thread (the daemon's event loop). The descriptor returned by
@@ -17,6 +18,8 @@
 #define STI_BSP_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #define BSP_PATH_MAX 256
 
@@ -61,5 +64,104 @@ void bsp_console_close(struct bsp_console *c);
 /* The folder the store lives in: configured (non-empty) wins, else the
  * board's default. STI_ETOOLONG if it does not fit in cap. */
 int bsp_storage_dir(const char *configured, char *out, size_t cap);
+
+/* ---- board state: watchdog, LEDs, identity, update slots ---- */
+
+struct bsp_board_cfg {
+    /* sim: where the LED state file, the watchdog record and the update
+     * slots live; linux: where the update slots live. Empty: the sim board
+     * keeps no LED/watchdog record and refuses updates. */
+    char state_dir[BSP_PATH_MAX];
+    /* linux: sysfs LED names by role (/sys/class/leds/NAME); empty: none */
+    char led_name[3][64];
+    /* linux: the watchdog device (default /dev/watchdog) */
+    char wdt_device[BSP_PATH_MAX];
+    /* the vendor's update key (PEM public key); empty: the board's
+     * compiled-in default (the sim board has a test key, linux none) */
+    char vendor_key[BSP_PATH_MAX];
+};
+
+/* Once at start, before any other bsp_wdt/led/update call and before the
+ * daemon starts any child process (the sim board reaps, after its
+ * watchdog reset, the children the old image left). Calling the other
+ * functions without bsp_init is allowed: they do nothing. */
+int bsp_init(const struct bsp_board_cfg *cfg);
+/* The daemon's boot, once after bsp_init: the update slot check (a pending
+ * image gets its trial boot; a trial that never confirmed falls back).
+ * A tool that only installs or shows the slots does not call it. */
+void bsp_boot(void);
+/* Orderly stop: stops the watchdog without a reset (linux: magic close),
+ * LEDs off. */
+void bsp_shutdown(void);
+
+/* Watchdog. Started once; from then on bsp_wdt_kick must be called more
+ * often than timeout_ms or the board resets (sim: re-executes the daemon
+ * and records "watchdog" as the last reset reason). */
+int bsp_wdt_start(unsigned timeout_ms);
+void bsp_wdt_kick(void);
+/* Why the board last reset: "power-on", "watchdog", ... */
+void bsp_wdt_last_reset(char *why, size_t cap);
+
+enum bsp_led { BSP_LED_READY = 0, BSP_LED_FAULT = 1, BSP_LED_ACTIVITY = 2 };
+enum bsp_led_mode { BSP_LED_OFF = 0, BSP_LED_ON = 1, BSP_LED_BLINK = 2 };
+void bsp_led_set(enum bsp_led led, enum bsp_led_mode mode);
+
+/* Board identity: a stable serial number (sim: made up once and kept in
+ * the state dir; linux: /etc/machine-id or the device tree). */
+int bsp_board_serial(char *out, size_t cap);
+/* 1 when the clock is plausible: not before the firmware's build time. */
+int bsp_clock_ok(time_t build_time);
+
+/* ---- signed firmware updates (docs/update-image.md) ---- */
+
+#define BSP_IMG_MAGIC "STIU"
+#define BSP_IMG_FORMAT 1
+#define BSP_IMG_HDR_LEN 112   /* magic..signature */
+#define BSP_IMG_SIGNED_LEN 48 /* the signed part: magic..payload hash */
+#define BSP_IMG_MAX_PAYLOAD (64u * 1024 * 1024)
+#define BSP_VERSION(ma, mi, pa) (((uint32_t)(ma) << 16) | ((uint32_t)(mi) << 8) | (uint32_t)(pa))
+
+/* Results of image checks and installs; the stisignd --update exit code. */
+enum bsp_update_rc {
+    BSP_UPD_OK = 0,
+    BSP_UPD_EFORMAT = 10,    /* not an image, bad length, unknown format */
+    BSP_UPD_EUNSIGNED = 11,  /* signature absent (all zero) */
+    BSP_UPD_ETAMPERED = 12,  /* payload does not match the signed hash */
+    BSP_UPD_ESIG = 13,       /* signature does not verify with the vendor key */
+    BSP_UPD_EDOWNGRADE = 14, /* version <= the running version */
+    BSP_UPD_EKEY = 15,       /* no usable vendor key */
+    BSP_UPD_EIO = 16,        /* cannot read the image or write the slot */
+    BSP_UPD_ENOSTATE = 17,   /* the board has no slot storage configured */
+    BSP_UPD_EBUSY = 18,      /* a trial boot is not confirmed yet */
+};
+
+struct bsp_image_hdr {
+    uint16_t format, hdr_len;
+    uint32_t version, length;
+    uint8_t hash[32];
+    uint8_t sig[64]; /* ECDSA P-256 r||s */
+};
+
+/* Parses the header and checks the lengths (no crypto). */
+int bsp_image_parse(const uint8_t *img, size_t n, struct bsp_image_hdr *h);
+/* Full check: parse, unsigned, payload hash, signature with the vendor
+ * key (PEM; NULL: the board's default), then version > running.
+ * why gets the message the operator sees. */
+int bsp_image_verify(const uint8_t *img, size_t n, const char *vendor_pem, uint32_t running,
+                     struct bsp_image_hdr *h, char *why, size_t cap);
+/* "1.2.3" -> packed; -1 on syntax error. */
+int bsp_version_parse(const char *s, uint32_t *out);
+void bsp_version_str(uint32_t v, char *out, size_t cap);
+/* The version running now: the booted slot's image, else the build's. */
+uint32_t bsp_running_version(void);
+
+/* A/B slots: verify the image file at path and write it into the slot
+ * not booted, marked pending: the next boot is a trial of it. */
+int bsp_update_install(const char *path, char *why, size_t cap);
+/* The running image works: a trial boot becomes the active slot. */
+int bsp_update_confirm(void);
+/* One line for the operator: active slot and version, pending trial,
+ * last fall back. */
+void bsp_update_status(char *out, size_t cap);
 
 #endif

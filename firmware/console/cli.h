@@ -73,6 +73,24 @@ struct cli_ops {
     /* so_pin "": wipe the store only; else also re-initialise the token,
      * destroying every key on it. */
     void (*factory_reset)(void *arg, const char *so_pin, struct cli_done done);
+    /* The Delegate CA (docs/provisioning.md, "Delegate CA at the console").
+     * ca_csr: text is the PEM request. ca_cert: pem is the CA certificate
+     * then the chain above it, checked against token key `key` and stored.
+     * ca_policy: days 0 = 365. ca_issue: pem is a PKCS#10 request; text is
+     * the certificate PEM. ca_self_issue: request + issue for token key
+     * afkey, stored as a pending credential named afkey. reason "" =
+     * unspecified. */
+    void (*ca_csr)(void *arg, const char *key, const char *subject, const char *scope,
+                   struct cli_done done);
+    void (*ca_cert)(void *arg, const char *key, const char *pem, size_t n, struct cli_done done);
+    void (*ca_policy)(void *arg, const char *oid, const char *crl_uri, long days,
+                      struct cli_done done);
+    void (*ca_issue)(void *arg, const char *pem, size_t n, struct cli_done done);
+    void (*ca_self_issue)(void *arg, const char *afkey, const char *subject, const char *scope,
+                          struct cli_done done);
+    void (*ca_revoke)(void *arg, const char *serial, const char *reason, struct cli_done done);
+    void (*ca_crl)(void *arg, struct cli_done done);
+    void (*ca_show)(void *arg, struct cli_done done);
 };
 
 struct cli_cfg {

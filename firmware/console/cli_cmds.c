@@ -32,6 +32,14 @@ static void cmd_cred_x5u(struct cli *c, int argc, char **argv);
 static void cmd_cred_retire(struct cli *c, int argc, char **argv);
 static void cmd_passphrase(struct cli *c, int argc, char **argv);
 static void cmd_factory_reset(struct cli *c, int argc, char **argv);
+static void cmd_ca_csr(struct cli *c, int argc, char **argv);
+static void cmd_ca_cert(struct cli *c, int argc, char **argv);
+static void cmd_ca_policy(struct cli *c, int argc, char **argv);
+static void cmd_ca_issue(struct cli *c, int argc, char **argv);
+static void cmd_ca_self_issue(struct cli *c, int argc, char **argv);
+static void cmd_ca_revoke(struct cli *c, int argc, char **argv);
+static void cmd_ca_crl(struct cli *c, int argc, char **argv);
+static void cmd_ca_show(struct cli *c, int argc, char **argv);
 
 static const struct cli_cmd cmds[] = {
     {"help", 0, 0, 3, "help [COMMAND]", "list the commands, or explain one", cmd_help},
@@ -44,6 +52,9 @@ static const struct cli_cmd cmds[] = {
     {"show credentials", 1, 0, 0, "show credentials",
      "stored credentials: key, chain, x5u, validity, scope", cmd_show},
     {"show audit", 1, 0, 0, "show audit", "the audit log, newest last", cmd_show},
+    {"show ca", 1, 0, 0, "show ca",
+     "the Delegate CA: subject, scope, validity, policy, certificates issued/revoked",
+     cmd_ca_show},
     {"terminal length", 1, 1, 1, "terminal length N", "lines per page (0: no paging; default 24)",
      cmd_terminal_length},
     {"token init", 1, 1, 1, "token init LABEL",
@@ -63,6 +74,25 @@ static const struct cli_cmd cmds[] = {
      "set the https URL the chain is published at", cmd_cred_x5u},
     {"credential retire", 1, 1, 1, "credential retire NAME", "stop signing with a credential",
      cmd_cred_retire},
+    {"ca csr", 1, 5, 5, "ca csr KEY subject \"C=US,O=..,CN=..\" scope \"range:..\"",
+     "the Delegate CA's request to the STI-CA (CA:TRUE pathlen 0; prints the PEM)", cmd_ca_csr},
+    {"ca certificate", 1, 1, 1, "ca certificate KEY",
+     "paste the CA certificate then the STI-CA chain above it (end with \".\"); checked, stored",
+     cmd_ca_cert},
+    {"ca policy", 1, 4, 6, "ca policy oid OID crl URI [days N]",
+     "what the CA puts into the certificates it issues (days: validity, default 365)",
+     cmd_ca_policy},
+    {"ca issue", 1, 0, 0, "ca issue",
+     "paste a Customer AF's PKCS#10 request (end with \".\"); prints the certificate",
+     cmd_ca_issue},
+    {"ca self-issue", 1, 5, 5, "ca self-issue AFKEY scope \"..\" subject \"..\"",
+     "issue this appliance's own Customer AF certificate; stored as pending credential AFKEY",
+     cmd_ca_self_issue},
+    {"ca revoke", 1, 1, 3, "ca revoke SERIAL [reason R]",
+     "record a revocation (R: keyCompromise, superseded, ...; default unspecified)",
+     cmd_ca_revoke},
+    {"ca crl", 1, 0, 0, "ca crl", "a CRL of every revocation, signed on the token (prints PEM)",
+     cmd_ca_crl},
     {"passphrase", 1, 0, 0, "passphrase", "change the admin passphrase", cmd_passphrase},
     {"factory-reset", 1, 0, 0, "factory-reset",
      "destroy the keys on the token and wipe the store (asks a typed confirmation)",
@@ -260,7 +290,7 @@ static const struct cli_cmd *resolve(struct cli *c, int argc, char **argv, int *
 
 static void list_commands(struct cli *c)
 {
-    char text[4096];
+    char text[8192];
     size_t o = 0;
     o += (size_t)snprintf(text + o, sizeof text - o,
                           "Commands (any unique prefix works: \"sh st\"; \"?\" after words "
@@ -604,13 +634,166 @@ static void cmd_factory_reset(struct cli *c, int argc, char **argv)
     cli_ask_secrets(c, CP_RESET_CONFIRM, 1, prompts);
 }
 
+/* ---- the Delegate CA ---- */
+
+static int ca_missing(struct cli *c, const void *op)
+{
+    if (op)
+        return 0;
+    cli_err(c, STI_EINTERNAL, "ca");
+    return 1;
+}
+
+static int ca_paste_begin(struct cli *c, enum cli_pend pend, const char *what)
+{
+    if (ca_missing(c, pend == CP_CA_CERT ? (const void *)c->ops.ca_cert
+                                         : (const void *)c->ops.ca_issue))
+        return -1;
+    c->paste = malloc(CLI_PASTE_MAX + 1);
+    if (!c->paste) {
+        cli_err(c, STI_ENOMEM, NULL);
+        return -1;
+    }
+    c->paste[0] = '\0';
+    c->plen = 0;
+    c->p_over = c->p_garbage = 0;
+    c->pend = pend;
+    c->mode = CM_PASTE;
+    cli_printf(c,
+               "Paste %s (at most %d bytes); end with a line containing only \".\" "
+               "(^C cancels):\n",
+               what, CLI_PASTE_MAX);
+    return 0;
+}
+
+static void cmd_ca_csr(struct cli *c, int argc, char **argv)
+{
+    static const char *const kw[] = {"subject", "scope"};
+    const char *val[2];
+    if (!label_ok(argv[0], 64)) {
+        cli_printf(c, "%% Key label: 1-64 characters, %s\n", LABEL_HINT);
+        return;
+    }
+    if (kwargs(c, argc - 1, argv + 1, kw, 2, val))
+        return;
+    if (!val[0] || !val[1] || !*val[0] || !*val[1]) {
+        cli_puts(c, "% Usage: ca csr KEY subject \"C=US,O=..,CN=..\" scope \"range:N/COUNT ...\"\n");
+        return;
+    }
+    if (ca_missing(c, (const void *)c->ops.ca_csr))
+        return;
+    start_op(c);
+    c->ops.ca_csr(c->ops.arg, argv[0], val[0], val[1], cli_done_for(c));
+}
+
+static void cmd_ca_cert(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    if (!label_ok(argv[0], 64)) {
+        cli_printf(c, "%% Key label: 1-64 characters, %s\n", LABEL_HINT);
+        return;
+    }
+    snprintf(c->parg[0], sizeof c->parg[0], "%s", argv[0]);
+    ca_paste_begin(c, CP_CA_CERT,
+                   "the Delegate CA certificate, then the STI-CA chain above it, PEM");
+}
+
+static void cmd_ca_policy(struct cli *c, int argc, char **argv)
+{
+    static const char *const kw[] = {"oid", "crl", "days"};
+    const char *val[3];
+    long days = 0;
+    if (kwargs(c, argc, argv, kw, 3, val))
+        return;
+    if (!val[0] || !val[1] || !*val[0] || !*val[1]) {
+        cli_puts(c, "% Usage: ca policy oid OID crl URI [days N]\n");
+        return;
+    }
+    if (val[2]) {
+        char *end;
+        days = strtol(val[2], &end, 10);
+        if (!isdigit((unsigned char)val[2][0]) || *end || days < 1 || days > 3650) {
+            cli_puts(c, "% days: 1..3650\n");
+            return;
+        }
+    }
+    if (ca_missing(c, (const void *)c->ops.ca_policy))
+        return;
+    start_op(c);
+    c->ops.ca_policy(c->ops.arg, val[0], val[1], days, cli_done_for(c));
+}
+
+static void cmd_ca_issue(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    ca_paste_begin(c, CP_CA_ISSUE, "the Customer AF's PKCS#10 request, PEM");
+}
+
+static void cmd_ca_self_issue(struct cli *c, int argc, char **argv)
+{
+    static const char *const kw[] = {"scope", "subject"};
+    const char *val[2];
+    if (!label_ok(argv[0], 63) || !name_ok(argv[0])) {
+        cli_puts(c, "% AF key label: 1-63 characters, letters, digits and _ . - (it also names "
+                    "the credential)\n");
+        return;
+    }
+    if (kwargs(c, argc - 1, argv + 1, kw, 2, val))
+        return;
+    if (!val[0] || !val[1] || !*val[0] || !*val[1]) {
+        cli_puts(c, "% Usage: ca self-issue AFKEY scope \"range:N/COUNT ...\" subject "
+                    "\"C=US,O=..,CN=..\"\n");
+        return;
+    }
+    if (ca_missing(c, (const void *)c->ops.ca_self_issue))
+        return;
+    start_op(c);
+    c->ops.ca_self_issue(c->ops.arg, argv[0], val[1], val[0], cli_done_for(c));
+}
+
+static void cmd_ca_revoke(struct cli *c, int argc, char **argv)
+{
+    static const char *const kw[] = {"reason"};
+    const char *val[1] = {NULL};
+    if (argc == 2 || (argc == 3 && kwargs(c, argc - 1, argv + 1, kw, 1, val))) {
+        if (argc == 2)
+            cli_puts(c, "% Usage: ca revoke SERIAL [reason R]\n");
+        return;
+    }
+    if (ca_missing(c, (const void *)c->ops.ca_revoke))
+        return;
+    start_op(c);
+    c->ops.ca_revoke(c->ops.arg, argv[0], val[0] ? val[0] : "", cli_done_for(c));
+}
+
+static void cmd_ca_crl(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    if (ca_missing(c, (const void *)c->ops.ca_crl))
+        return;
+    start_op(c);
+    c->ops.ca_crl(c->ops.arg, cli_done_for(c));
+}
+
+static void cmd_ca_show(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    if (ca_missing(c, (const void *)c->ops.ca_show))
+        return;
+    start_op(c);
+    c->ops.ca_show(c->ops.arg, cli_done_for(c));
+}
+
 /* ---- commands that waited for input ---- */
 
 /* Structural check of a paste before the daemon parses it: at least one
  * certificate, every BEGIN closed by its END, nothing cut off. */
-static int paste_check(struct cli *c)
+static int paste_check_kind(struct cli *c, const char *B, const char *E)
 {
-    static const char B[] = "-----BEGIN CERTIFICATE-----", E[] = "-----END CERTIFICATE-----";
+    size_t bl = strlen(B), el = strlen(E);
     int open = 0, certs = 0;
     const char *p = c->paste, *end = c->paste + c->plen;
     while (p < end) {
@@ -618,11 +801,11 @@ static int paste_check(struct cli *c)
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         while (n && p[n - 1] == ' ')
             n--;
-        if (n == sizeof B - 1 && memcmp(p, B, n) == 0) {
+        if (n == bl && memcmp(p, B, n) == 0) {
             if (open)
                 return -1;
             open = 1;
-        } else if (n == sizeof E - 1 && memcmp(p, E, n) == 0) {
+        } else if (n == el && memcmp(p, E, n) == 0) {
             if (!open)
                 return -1;
             open = 0;
@@ -631,6 +814,35 @@ static int paste_check(struct cli *c)
         p = nl ? nl + 1 : end;
     }
     return open || certs == 0 ? -1 : certs;
+}
+
+static int paste_check(struct cli *c)
+{
+    return paste_check_kind(c, "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----");
+}
+
+/* The common checks of a paste; 0 when it may go to the daemon. */
+static int paste_ok(struct cli *c, int csr)
+{
+    if (c->p_over) {
+        cli_printf(c, "%% Paste too large (over %d bytes) or a line too long: discarded\n",
+                   CLI_PASTE_MAX);
+        return -1;
+    }
+    if (c->p_garbage) {
+        cli_puts(c, "% Paste had non-printable bytes: discarded\n");
+        return -1;
+    }
+    int k = csr ? paste_check_kind(c, "-----BEGIN CERTIFICATE REQUEST-----",
+                                   "-----END CERTIFICATE REQUEST-----")
+                : paste_check(c);
+    if (k < 0 || (csr && k != 1)) {
+        cli_printf(c, "%% Paste incomplete: expected %s (BEGIN ... END) (%s)\n",
+                   csr ? "one PEM certificate request" : "whole PEM certificates",
+                   sti_errname(STI_EPKI_PARSE));
+        return -1;
+    }
+    return 0;
 }
 
 static void pending_secret_pairs(struct cli *c)
@@ -727,6 +939,18 @@ void cli_pending_ready(struct cli *c)
             start_op(c);
             c->ops.cred_import(c->ops.arg, c->parg[0], c->parg[1], c->paste, c->plen, c->parg[2],
                                cli_done_for(c));
+        }
+        break;
+    case CP_CA_CERT:
+        if (paste_ok(c, 0) == 0) {
+            start_op(c);
+            c->ops.ca_cert(c->ops.arg, c->parg[0], c->paste, c->plen, cli_done_for(c));
+        }
+        break;
+    case CP_CA_ISSUE:
+        if (paste_ok(c, 1) == 0) {
+            start_op(c);
+            c->ops.ca_issue(c->ops.arg, c->paste, c->plen, cli_done_for(c));
         }
         break;
     default:

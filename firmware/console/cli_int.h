@@ -34,6 +34,8 @@ enum cli_pend {
     CP_RESET_CONFIRM,
     CP_RESET_SO,
     CP_IMPORT,
+    CP_CA_CERT,  /* ca certificate: the CA chain paste */
+    CP_CA_ISSUE, /* ca issue: a PKCS#10 paste */
 };
 
 struct cli {

@@ -15,6 +15,9 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include <openssl/objects.h>
+
+#include "ca.h"
 #include "hsm.h"
 #include "hsm_p11.h"
 #include "log.h"
@@ -39,6 +42,14 @@ enum job_kind {
     J_X5U,
     J_RETIRE,
     J_RESET,
+    J_CA_CSR,
+    J_CA_CERT,
+    J_CA_POLICY,
+    J_CA_ISSUE,
+    J_CA_SELF,
+    J_CA_REVOKE,
+    J_CA_CRL,
+    J_CA_SHOW,
 };
 
 struct job {
@@ -59,6 +70,7 @@ struct job {
     size_t text_len;
     int reload;      /* ask the daemon to reload, then wait for it */
     X509 *want_leaf; /* import: the running table must hold this leaf */
+    long days;       /* ca policy */
 };
 
 struct admin {
@@ -512,6 +524,521 @@ static int do_reset(struct admin *a, struct job *j, FILE *out)
     return rc;
 }
 
+/* ---- the Delegate CA (docs/provisioning.md, "Delegate CA at the console") ---- */
+
+#define CA_DEFAULT_DAYS 365
+#define CA_CRL_DAYS 7
+
+struct ca_pol {
+    char oid[256];
+    char crl[512];
+    long days;
+};
+
+/* libp11 does C_Initialize/C_Finalize: not under running thread workers. */
+static int p11_guard(struct admin *a, FILE *out)
+{
+    if (a->env.cfg->worker_mode == POOL_THREAD && *a->env.pool) {
+        fprintf(out, "Delegate CA work needs worker_mode = process while signing.\n");
+        return STI_EHSM_UNAVAILABLE;
+    }
+    return STI_OK;
+}
+
+/* Opens the token (libp11) and the private key labelled label. */
+static int ca_p11_key(struct admin *a, const char *label, struct hsm_p11 **p, EVP_PKEY **pk,
+                      FILE *out)
+{
+    struct hsm_token_sel tok;
+    struct hsm_key_sel ks;
+    char pin[HSM_PIN_MAX + 2];
+    size_t pl = 0;
+    int rc;
+    if ((rc = p11_guard(a, out)) || (rc = hsm_key_sel_parse(label, &ks)))
+        return rc;
+    if (!*p) {
+        rc = token_login_info(a, &tok, pin, sizeof pin, &pl, out);
+        if (rc == STI_OK)
+            rc = hsm_p11_open(a->env.cfg->module, &tok, pin, p);
+        hsm_wipe(pin, sizeof pin);
+        if (rc)
+            return rc;
+    }
+    rc = hsm_p11_private_key(*p, &ks, pk);
+    if (rc)
+        fprintf(out, "No usable key labelled %s on the token.\n", label);
+    return rc;
+}
+
+static int ca_path(struct admin *a, const char *rel, char *out, size_t cap)
+{
+    pthread_mutex_lock(&a->mu);
+    int rc = store_path(a->store, rel, out, cap);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+static int ca_get(struct admin *a, const char *name, char **text, size_t *n)
+{
+    pthread_mutex_lock(&a->mu);
+    int rc = store_ca_get(a->store, name, text, n);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+static int ca_put(struct admin *a, const char *name, const char *text, size_t n)
+{
+    pthread_mutex_lock(&a->mu);
+    int rc = store_ca_put(a->store, name, text, n);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+/* The stored CA: its key on the token and its certificate + chain. */
+static int ca_open(struct admin *a, struct hsm_p11 **p, EVP_PKEY **pk, struct pki_ca *ca,
+                   FILE *out)
+{
+    char *label = NULL, path[700];
+    size_t n = 0;
+    int rc = ca_get(a, "key", &label, &n);
+    if (rc == STI_ENOTFOUND)
+        fprintf(out, "No Delegate CA yet: ca csr, then ca certificate.\n");
+    if (rc)
+        return rc;
+    label[strcspn(label, "\r\n")] = '\0';
+    rc = ca_p11_key(a, label, p, pk, out);
+    free(label);
+    if (rc == STI_OK && (rc = ca_path(a, "ca/ca.pem", path, sizeof path)) == STI_OK)
+        rc = pki_ca_load(ca, path, NULL, *pk, time(NULL));
+    if (rc && rc != STI_EHSM_UNAVAILABLE)
+        fprintf(out, "The stored Delegate CA cannot be used (%s).\n", sti_errname(rc));
+    return rc;
+}
+
+static int ca_policy_load(struct admin *a, struct ca_pol *pol, FILE *out)
+{
+    char *text = NULL, *save = NULL;
+    size_t n = 0;
+    int rc = ca_get(a, "policy", &text, &n);
+    memset(pol, 0, sizeof *pol);
+    pol->days = CA_DEFAULT_DAYS;
+    if (rc == STI_ENOTFOUND)
+        fprintf(out, "No issuance policy: ca policy oid OID crl URI [days N].\n");
+    if (rc)
+        return rc;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(l, "oid=", 4) == 0)
+            snprintf(pol->oid, sizeof pol->oid, "%s", l + 4);
+        else if (strncmp(l, "crl=", 4) == 0)
+            snprintf(pol->crl, sizeof pol->crl, "%s", l + 4);
+        else if (strncmp(l, "days=", 5) == 0)
+            pol->days = strtol(l + 5, NULL, 10);
+    }
+    free(text);
+    return pol->oid[0] && pol->crl[0] ? STI_OK : STI_ESTORE;
+}
+
+static int ca_ledger(struct admin *a, char *path, size_t cap)
+{
+    return ca_path(a, "ca/ledger", path, cap);
+}
+
+/* Issues from a request and records it; a certificate whose ledger line is
+ * not on disk is never released. j->x5u receives the serial for the audit. */
+static int ca_issue_record(struct admin *a, struct job *j, const struct pki_ca *ca,
+                           const char *csr, size_t n, X509 **cert, FILE *out)
+{
+    struct ca_pol cp;
+    struct pki_issue_policy pol;
+    struct scope outside;
+    char ledger[700], serial[PKI_SERIAL_HEX_MAX + 1];
+    time_t now = time(NULL);
+    int rc = ca_policy_load(a, &cp, out);
+    *cert = NULL;
+    if (rc)
+        return rc;
+    memset(&pol, 0, sizeof pol);
+    pol.policy_oid = cp.oid;
+    pol.crl_uri = cp.crl;
+    pol.days = cp.days;
+    pol.spc_policy = SCOPE_SPC_DENY;
+    scope_init(&outside);
+    rc = pki_ca_issue(ca, csr, n, &pol, now, cert, &outside);
+    if (rc == STI_ESCOPE_OUTSIDE) {
+        char text[4096];
+        if (scope_format(&outside, text, sizeof text) != STI_OK)
+            snprintf(text, sizeof text, "(too many entries to list)");
+        fprintf(out, "Refused: outside the CA's scope: %s\n", text);
+        snprintf(j->x5u, sizeof j->x5u, "outside: %.400s", text);
+    } else if (rc == STI_OK && (rc = ca_ledger(a, ledger, sizeof ledger)) == STI_OK &&
+               (rc = pki_ledger_append_issue(ledger, *cert, now)) != STI_OK) {
+        fprintf(out, "The ledger could not be written: the certificate is not released.\n");
+    }
+    scope_free(&outside);
+    if (rc) {
+        X509_free(*cert);
+        *cert = NULL;
+        return rc;
+    }
+    if (pki_serial_of(*cert, serial) == STI_OK)
+        snprintf(j->x5u, sizeof j->x5u, "serial %s", serial);
+    return STI_OK;
+}
+
+static int do_ca_csr(struct admin *a, struct job *j, FILE *out)
+{
+    struct hsm_p11 *p = NULL;
+    EVP_PKEY *pk = NULL;
+    struct scope sc;
+    char *pem = NULL;
+    int rc;
+    scope_init(&sc);
+    if ((rc = scope_parse_list(j->scope, &sc)) || sc.n == 0) {
+        fprintf(out, "Scope: entries like range:12025550100/100 tn:12025550123 spc:1234\n");
+        rc = rc ? rc : STI_ESCOPE_SYNTAX;
+        goto out;
+    }
+    if ((rc = ca_p11_key(a, j->key, &p, &pk, out)))
+        goto out;
+    rc = pki_ca_csr_make(pk, j->subject, &sc, &pem);
+    if (rc == STI_EINVAL)
+        fprintf(out, "Subject: C=US,O=Example,CN=Example Delegate CA\n");
+    if (rc)
+        goto out;
+    fputs(pem, out);
+    fprintf(out, "Send this request to the STI-CA; then ca certificate %s.\n", j->key);
+out:
+    free(pem);
+    EVP_PKEY_free(pk);
+    if (p)
+        hsm_p11_close(p);
+    scope_free(&sc);
+    return rc;
+}
+
+static int do_ca_cert(struct admin *a, struct job *j, FILE *out)
+{
+    STACK_OF(X509) *chain = NULL, *above = NULL;
+    struct hsm_p11 *p = NULL;
+    EVP_PKEY *pk = NULL;
+    struct pki_ca ca;
+    char *text = NULL, nb[32], na[32], buf[1024];
+    size_t len = 0;
+    time_t t0, t1;
+    int rc;
+    memset(&ca, 0, sizeof ca);
+    if ((rc = pki_chain_parse(j->pem, j->pem_len, &chain))) {
+        fprintf(out, "The paste is not a PEM certificate chain.\n");
+        goto out;
+    }
+    if (!(above = sk_X509_new_null())) {
+        rc = STI_ENOMEM;
+        goto out;
+    }
+    for (int i = 1; i < sk_X509_num(chain); i++)
+        if (!sk_X509_push(above, sk_X509_value(chain, i))) {
+            rc = STI_ENOMEM;
+            goto out;
+        }
+    if ((rc = ca_p11_key(a, j->key, &p, &pk, out)))
+        goto out;
+    rc = pki_ca_init(&ca, sk_X509_value(chain, 0), pk, above, time(NULL));
+    switch (rc) {
+    case STI_OK:
+        break;
+    case STI_EPKI_PROFILE:
+        fprintf(out, "Not a CA certificate (CA:TRUE and keyCertSign required).\n");
+        goto out;
+    case STI_EPKI_KEYMISMATCH:
+        fprintf(out, "The certificate is not for key %s.\n", j->key);
+        goto out;
+    case STI_EPKI_CHAIN:
+        fprintf(out, "Paste the CA certificate first, each certificate followed by its "
+                     "issuer.\n");
+        goto out;
+    default:
+        goto out;
+    }
+    /* Normalised PEM: the CA certificate, then the chain above it. */
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        rc = STI_ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        char *pem = NULL;
+        if (pki_cert_pem(sk_X509_value(chain, i), &pem) == STI_OK)
+            fputs(pem, f);
+        else
+            rc = STI_ENOMEM;
+        free(pem);
+    }
+    fclose(f);
+    if (rc)
+        goto out;
+    /* The key label first: ca.pem is the commit point (a power cut between
+     * the two leaves a key label the old certificate does not match, which
+     * ca commands report; repeat ca certificate). */
+    if ((rc = ca_put(a, "key", j->key, strlen(j->key))) ||
+        (rc = ca_put(a, "ca.pem", text, len)))
+        goto out;
+    pki_cert_times(ca.cert, &t0, &t1);
+    fmt_time(t0, nb, sizeof nb);
+    fmt_time(t1, na, sizeof na);
+    X509_NAME_oneline(X509_get_subject_name(ca.cert), buf, sizeof buf);
+    fprintf(out, "Delegate CA %s\n  key      %s\n  valid    %s .. %s\n", buf, j->key, nb, na);
+    if (scope_format(&ca.scope, buf, sizeof buf) == STI_OK)
+        fprintf(out, "  scope    %s\n", buf);
+    fprintf(out, "  chain    %d certificate(s) above it\nStored. Next: ca policy oid OID crl "
+                 "URI [days N].\n",
+            sk_X509_num(above));
+out:
+    free(text);
+    pki_ca_free(&ca);
+    sk_X509_free(above); /* borrowed */
+    sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(pk);
+    if (p)
+        hsm_p11_close(p);
+    return rc;
+}
+
+static int do_ca_policy(struct admin *a, struct job *j, FILE *out)
+{
+    char text[1024];
+    ASN1_OBJECT *o = OBJ_txt2obj(j->subject, 1);
+    int uri_ok = (strncmp(j->scope, "http://", 7) == 0 || strncmp(j->scope, "https://", 8) == 0) &&
+                 !strpbrk(j->scope, " \t\r\n\"") && strlen(j->scope) < 500;
+    ASN1_OBJECT_free(o);
+    if (!o || !strchr(j->subject, '.') || strlen(j->subject) > 200) {
+        fprintf(out, "oid: a dotted OID, e.g. 2.16.840.1.114569.1.1.3\n");
+        return STI_EINVAL;
+    }
+    if (!uri_ok) {
+        fprintf(out, "crl: an http:// or https:// URI\n");
+        return STI_EINVAL;
+    }
+    long days = j->days ? j->days : CA_DEFAULT_DAYS;
+    int n = snprintf(text, sizeof text, "oid=%s\ncrl=%s\ndays=%ld\n", j->subject, j->scope, days);
+    int rc = ca_put(a, "policy", text, (size_t)n);
+    if (rc == STI_OK)
+        fprintf(out, "Issuance policy: policy %s, CRL %s, %ld day(s) (clipped to the CA's "
+                     "validity).\n",
+                j->subject, j->scope, days);
+    return rc;
+}
+
+static int do_ca_issue(struct admin *a, struct job *j, FILE *out)
+{
+    struct hsm_p11 *p = NULL;
+    EVP_PKEY *pk = NULL;
+    struct pki_ca ca;
+    X509 *cert = NULL;
+    char *pem = NULL, subj[1024];
+    int rc;
+    memset(&ca, 0, sizeof ca);
+    if ((rc = ca_open(a, &p, &pk, &ca, out)))
+        goto out;
+    rc = ca_issue_record(a, j, &ca, j->pem, j->pem_len, &cert, out);
+    if (rc == STI_EPKI_SIG || rc == STI_EPKI_PARSE)
+        fprintf(out, "The request does not parse or its signature does not verify.\n");
+    if (rc)
+        goto out;
+    if ((rc = pki_cert_pem(cert, &pem)))
+        goto out;
+    X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof subj);
+    fputs(pem, out);
+    fprintf(out, "Issued %s to %s (recorded in the ledger).\n", j->x5u, subj);
+out:
+    free(pem);
+    X509_free(cert);
+    pki_ca_free(&ca);
+    EVP_PKEY_free(pk);
+    if (p)
+        hsm_p11_close(p);
+    return rc;
+}
+
+static int do_ca_self_issue(struct admin *a, struct job *j, FILE *out)
+{
+    struct hsm_p11 *p = NULL;
+    EVP_PKEY *pk = NULL, *afk = NULL;
+    struct pki_ca ca;
+    struct scope sc;
+    X509 *cert = NULL;
+    char *csr = NULL, *text = NULL;
+    size_t len = 0;
+    int rc;
+    memset(&ca, 0, sizeof ca);
+    scope_init(&sc);
+    if ((rc = scope_parse_list(j->scope, &sc)) || sc.n == 0) {
+        fprintf(out, "Scope: entries like range:12025550100/100 tn:12025550123 spc:1234\n");
+        rc = rc ? rc : STI_ESCOPE_SYNTAX;
+        goto out;
+    }
+    if ((rc = ca_open(a, &p, &pk, &ca, out)) || (rc = ca_p11_key(a, j->key, &p, &afk, out)))
+        goto out;
+    /* The request travels in memory only; the AF key signs it on the token
+     * and the CA checks it like any other. */
+    if ((rc = pki_csr_make(afk, j->subject, &sc, &csr))) {
+        if (rc == STI_EINVAL)
+            fprintf(out, "Subject: C=US,O=Example,CN=SHAKEN 1234\n");
+        goto out;
+    }
+    if ((rc = ca_issue_record(a, j, &ca, csr, strlen(csr), &cert, out)))
+        goto out;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        rc = STI_ENOMEM;
+        goto out;
+    }
+    int nc = 2 + sk_X509_num(ca.chain_above);
+    for (int i = 0; i < nc && rc == STI_OK; i++) {
+        X509 *x = i == 0 ? cert : i == 1 ? ca.cert : sk_X509_value(ca.chain_above, i - 2);
+        char *pem = NULL;
+        if ((rc = pki_cert_pem(x, &pem)) == STI_OK)
+            fputs(pem, f);
+        free(pem);
+    }
+    fclose(f);
+    if (rc)
+        goto out;
+    pthread_mutex_lock(&a->mu);
+    rc = store_put_credential(a->store, j->key, j->key, text, len, NULL);
+    pthread_mutex_unlock(&a->mu);
+    if (rc)
+        goto out;
+    fputs(text, out);
+    fprintf(out, "Issued %s; chain (leaf, Delegate CA, above) stored as credential %s, pending.\n"
+                 "Publish the chain above at its URL, then: credential x5u %s https://...\n",
+            j->x5u, j->key, j->key);
+out:
+    free(text);
+    free(csr);
+    X509_free(cert);
+    pki_ca_free(&ca);
+    EVP_PKEY_free(afk);
+    EVP_PKEY_free(pk);
+    if (p)
+        hsm_p11_close(p);
+    scope_free(&sc);
+    return rc;
+}
+
+static int do_ca_revoke(struct admin *a, struct job *j, FILE *out)
+{
+    char ledger[700], serial[PKI_SERIAL_HEX_MAX + 1];
+    int reason = PKI_REASON_UNSPECIFIED, rc;
+    if (j->subject[0] && pki_crl_reason_parse(j->subject, &reason)) {
+        fprintf(out, "Reasons: unspecified keyCompromise cACompromise affiliationChanged "
+                     "superseded cessationOfOperation privilegeWithdrawn\n");
+        return STI_EINVAL;
+    }
+    if (pki_serial_canon(j->name, serial)) {
+        fprintf(out, "Serial: hexadecimal, as ca issue printed it.\n");
+        return STI_EINVAL;
+    }
+    if ((rc = ca_ledger(a, ledger, sizeof ledger)))
+        return rc;
+    rc = pki_ledger_revoke(ledger, serial, reason, time(NULL));
+    if (rc == STI_ENOTFOUND)
+        fprintf(out, "Serial %s was never issued by this CA.\n", serial);
+    else if (rc == STI_EEXISTS)
+        fprintf(out, "Serial %s is already revoked.\n", serial);
+    else if (rc == STI_OK)
+        fprintf(out, "Serial %s revoked (%s). Publish a new CRL: ca crl\n", serial,
+                pki_crl_reason_name(reason));
+    return rc;
+}
+
+static int do_ca_crl(struct admin *a, struct job *j, FILE *out)
+{
+    struct hsm_p11 *p = NULL;
+    EVP_PKEY *pk = NULL;
+    struct pki_ca ca;
+    struct pki_ledger l;
+    char ledger[700], *pem = NULL;
+    int rc;
+    (void)j;
+    memset(&ca, 0, sizeof ca);
+    pki_ledger_init(&l);
+    if ((rc = ca_ledger(a, ledger, sizeof ledger)) || (rc = pki_ledger_load(ledger, &l))) {
+        fprintf(out, "The ledger cannot be read.\n");
+        goto out;
+    }
+    if ((rc = ca_open(a, &p, &pk, &ca, out)) ||
+        (rc = pki_ca_crl(&ca, &l, time(NULL), CA_CRL_DAYS, &pem)))
+        goto out;
+    fputs(pem, out);
+out:
+    free(pem);
+    pki_ledger_free(&l);
+    pki_ca_free(&ca);
+    EVP_PKEY_free(pk);
+    if (p)
+        hsm_p11_close(p);
+    return rc;
+}
+
+/* No token work: the stored files only. */
+static int do_ca_show(struct admin *a, struct job *j, FILE *out)
+{
+    STACK_OF(X509) *chain = NULL;
+    struct pki_ledger l;
+    struct scope sc;
+    struct ca_pol pol;
+    char *text = NULL, buf[1024], nb[32], na[32], ledger[700];
+    size_t n = 0, revoked = 0;
+    time_t t0, t1;
+    (void)j;
+    scope_init(&sc);
+    pki_ledger_init(&l);
+    int rc = ca_get(a, "ca.pem", &text, &n);
+    if (rc == STI_ENOTFOUND) {
+        fprintf(out, "No Delegate CA: ca csr KEY ..., then ca certificate KEY.\n");
+        rc = STI_OK;
+        goto out;
+    }
+    if (rc || (rc = pki_chain_parse(text, n, &chain)))
+        goto out;
+    X509 *cert = sk_X509_value(chain, 0);
+    free(text);
+    text = NULL;
+    if (ca_get(a, "key", &text, &n) == STI_OK)
+        text[strcspn(text, "\r\n")] = '\0';
+    X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+    fprintf(out, "Delegate CA  %s\n", buf);
+    X509_NAME_oneline(X509_get_issuer_name(cert), buf, sizeof buf);
+    fprintf(out, "  issuer     %s\n  key        %s\n", buf, text ? text : "(unknown)");
+    pki_cert_times(cert, &t0, &t1);
+    fmt_time(t0, nb, sizeof nb);
+    fmt_time(t1, na, sizeof na);
+    time_t now = time(NULL);
+    fprintf(out, "  valid      %s .. %s%s\n", nb, na,
+            now > t1 ? " (EXPIRED)" : now < t0 ? " (NOT YET VALID)" : "");
+    if (pki_cert_scope(cert, &sc) == STI_OK && scope_format(&sc, buf, sizeof buf) == STI_OK)
+        fprintf(out, "  scope      %s\n", buf);
+    fprintf(out, "  chain      %d certificate(s) above it\n", sk_X509_num(chain) - 1);
+    FILE *devnull = fopen("/dev/null", "w");
+    if (ca_policy_load(a, &pol, devnull ? devnull : out) == STI_OK)
+        fprintf(out, "  policy     oid %s, crl %s, %ld day(s)\n", pol.oid, pol.crl, pol.days);
+    else
+        fprintf(out, "  policy     (none: ca policy oid OID crl URI [days N])\n");
+    if (devnull)
+        fclose(devnull);
+    if ((rc = ca_ledger(a, ledger, sizeof ledger)) || (rc = pki_ledger_load(ledger, &l)))
+        goto out;
+    for (size_t i = 0; i < l.n; i++)
+        revoked += l.e[i].revoked != 0;
+    fprintf(out, "  ledger     %zu issued, %zu revoked\n", l.n, revoked);
+out:
+    free(text);
+    pki_ledger_free(&l);
+    scope_free(&sc);
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
 static void run_job(struct admin *a, struct job *j)
 {
     char action[2048];
@@ -562,6 +1089,42 @@ static void run_job(struct admin *a, struct job *j)
         j->rc = do_reset(a, j, out);
         snprintf(action, sizeof action, "factory-reset%s",
                  j->pin1[0] ? " (token re-initialised)" : "");
+        break;
+    case J_CA_CSR:
+        j->rc = do_ca_csr(a, j, out);
+        snprintf(action, sizeof action, "ca csr %s subject \"%.200s\" scope \"%.200s\"", j->key,
+                 j->subject, j->scope);
+        break;
+    case J_CA_CERT:
+        j->rc = do_ca_cert(a, j, out);
+        snprintf(action, sizeof action, "ca certificate %s", j->key);
+        break;
+    case J_CA_POLICY:
+        j->rc = do_ca_policy(a, j, out);
+        snprintf(action, sizeof action, "ca policy oid %.200s crl %.300s days %ld", j->subject,
+                 j->scope, j->days);
+        break;
+    case J_CA_ISSUE:
+        j->rc = do_ca_issue(a, j, out);
+        snprintf(action, sizeof action, "ca issue %.500s", j->x5u);
+        break;
+    case J_CA_SELF:
+        j->rc = do_ca_self_issue(a, j, out);
+        snprintf(action, sizeof action, "ca self-issue %s scope \"%.200s\" %.500s", j->key,
+                 j->scope, j->x5u);
+        break;
+    case J_CA_REVOKE:
+        j->rc = do_ca_revoke(a, j, out);
+        snprintf(action, sizeof action, "ca revoke %.100s reason %.40s", j->name,
+                 j->subject[0] ? j->subject : "unspecified");
+        break;
+    case J_CA_CRL:
+        j->rc = do_ca_crl(a, j, out);
+        snprintf(action, sizeof action, "ca crl");
+        break;
+    case J_CA_SHOW:
+        j->rc = do_ca_show(a, j, out);
+        snprintf(action, sizeof action, "show ca");
         break;
     }
     hsm_wipe(j->pin1, sizeof j->pin1);
@@ -974,6 +1537,92 @@ static void op_factory_reset(void *arg, const char *so_pin, struct cli_done done
     submit(arg, j);
 }
 
+static void op_ca_csr(void *arg, const char *key, const char *subject, const char *scope,
+                      struct cli_done done)
+{
+    struct job *j = job_new(J_CA_CSR, done);
+    if (j) {
+        copy(j->key, sizeof j->key, key);
+        copy(j->subject, sizeof j->subject, subject);
+        copy(j->scope, sizeof j->scope, scope);
+    }
+    submit(arg, j);
+}
+
+static void op_ca_paste(void *arg, enum job_kind kind, const char *key, const char *pem, size_t n,
+                        struct cli_done done)
+{
+    struct job *j = job_new(kind, done);
+    if (j) {
+        copy(j->key, sizeof j->key, key);
+        j->pem = malloc(n + 1);
+        if (!j->pem) {
+            job_free(j);
+            done.fn(done.ctx, STI_ENOMEM, NULL, 0);
+            return;
+        }
+        memcpy(j->pem, pem, n);
+        j->pem[n] = '\0';
+        j->pem_len = n;
+    }
+    submit(arg, j);
+}
+
+static void op_ca_cert(void *arg, const char *key, const char *pem, size_t n,
+                       struct cli_done done)
+{
+    op_ca_paste(arg, J_CA_CERT, key, pem, n, done);
+}
+
+static void op_ca_issue(void *arg, const char *pem, size_t n, struct cli_done done)
+{
+    op_ca_paste(arg, J_CA_ISSUE, "", pem, n, done);
+}
+
+static void op_ca_policy(void *arg, const char *oid, const char *crl_uri, long days,
+                         struct cli_done done)
+{
+    struct job *j = job_new(J_CA_POLICY, done);
+    if (j) {
+        copy(j->subject, sizeof j->subject, oid);
+        copy(j->scope, sizeof j->scope, crl_uri);
+        j->days = days;
+    }
+    submit(arg, j);
+}
+
+static void op_ca_self_issue(void *arg, const char *afkey, const char *subject, const char *scope,
+                             struct cli_done done)
+{
+    struct job *j = job_new(J_CA_SELF, done);
+    if (j) {
+        copy(j->key, sizeof j->key, afkey);
+        copy(j->subject, sizeof j->subject, subject);
+        copy(j->scope, sizeof j->scope, scope);
+    }
+    submit(arg, j);
+}
+
+static void op_ca_revoke(void *arg, const char *serial, const char *reason, struct cli_done done)
+{
+    struct job *j = job_new(J_CA_REVOKE, done);
+    if (j) {
+        copy(j->name, sizeof j->name, serial);
+        copy(j->subject, sizeof j->subject, reason);
+    }
+    submit(arg, j);
+}
+
+static void op_ca_crl(void *arg, struct cli_done done)
+{
+    submit(arg, job_new(J_CA_CRL, done));
+}
+
+static void op_ca_show(void *arg, struct cli_done done)
+{
+    submit(arg, job_new(J_CA_SHOW, done));
+}
+
 void admin_cli_ops(struct admin *a, struct cli_ops *ops)
 {
     memset(ops, 0, sizeof *ops);
@@ -991,6 +1640,14 @@ void admin_cli_ops(struct admin *a, struct cli_ops *ops)
     ops->cred_x5u = op_cred_x5u;
     ops->cred_retire = op_cred_retire;
     ops->factory_reset = op_factory_reset;
+    ops->ca_csr = op_ca_csr;
+    ops->ca_cert = op_ca_cert;
+    ops->ca_policy = op_ca_policy;
+    ops->ca_issue = op_ca_issue;
+    ops->ca_self_issue = op_ca_self_issue;
+    ops->ca_revoke = op_ca_revoke;
+    ops->ca_crl = op_ca_crl;
+    ops->ca_show = op_ca_show;
 }
 
 int admin_new(const struct admin_env *env, struct admin **out)

@@ -61,6 +61,14 @@ static const struct cfg_key cfg_keys[] = {
     K("verify_sample", CT_UINT, verify_sample, 0, 1000000000),
     K("http_listen", CT_STR, http_listen, 0, 0),
     K("publish_chain", CT_BOOL, publish_chain, 0, 0),
+    K("board_state_dir", CT_PATH, board_state_dir, 0, 0),
+    K("watchdog_ms", CT_UINT, watchdog_ms, 0, 3600000),
+    K("watchdog_device", CT_PATH, watchdog_device, 0, 0),
+    K("update_vendor_key", CT_PATH, update_vendor_key, 0, 0),
+    K("led_ready", CT_STR, led_name[0], 0, 0),
+    K("led_fault", CT_STR, led_name[1], 0, 0),
+    K("led_activity", CT_STR, led_name[2], 0, 0),
+    K("test_hooks", CT_BOOL, test_hooks, 0, 0),
 };
 #undef K
 
@@ -124,7 +132,7 @@ void cfg_defaults(struct cfg *c)
     snprintf(c->module, sizeof c->module, "/usr/lib/softhsm/libsofthsm2.so");
     c->workers = 2;
     c->worker_mode = POOL_PROCESS;
-    c->window = 8;
+    c->window = 24;
     c->max_queue = 8192;
     c->max_conns = 4096;
     c->max_pending = 256;

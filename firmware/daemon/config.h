@@ -34,6 +34,13 @@
  * 127.0.0.1) serves GET /metrics; with `publish_chain = yes` also each
  * credential's chain at /x5u/NAME.pem and at the path of its x5u URL.
  *
+ * Board: `board_state_dir = DIR` (sim: DIR/leds, DIR/watchdog,
+ * DIR/last-reset, DIR/slots), `watchdog_ms = N` (0 = off; kicked only while
+ * healthy), `watchdog_device` (linux, default /dev/watchdog), `led_ready`,
+ * `led_fault`, `led_activity` (linux sysfs LED names), `update_vendor_key`
+ * (PEM public key; default: the board's compiled-in key), `test_hooks =
+ * yes` (SIGUSR2 blocks the event loop for 3 x watchdog_ms: a test hook).
+ *
  * Conventions: struct cfg is plain data filled by cfg_load; relative paths
  * are taken relative to the config file's folder. On error, err receives
  * "FILE:LINE: what is wrong".
@@ -99,6 +106,15 @@ struct cfg {
     unsigned verify_sample; /* worker verifies 1 signature in N with mbedTLS; 0 off */
     char http_listen[128];  /* [HOST:]PORT of the metrics/STI-CR endpoint; empty: off */
     int publish_chain;      /* serve each credential's chain at its x5u path */
+    /* board (bsp.h): state folder (sim: LEDs, watchdog record, update
+     * slots), watchdog timeout (0 off), linux watchdog device and sysfs LED
+     * names by role (ready, fault, activity), the vendor's update key */
+    char board_state_dir[CFG_PATH_MAX];
+    unsigned watchdog_ms;
+    char watchdog_device[CFG_PATH_MAX];
+    char update_vendor_key[CFG_PATH_MAX];
+    char led_name[3][64];
+    int test_hooks; /* SIGUSR2 wedges the loop (watchdog tests only) */
     char verify_trust_anchor[CFG_PATH_MAX]; /* enables the RPC verify operation */
     char verify_cache_dir[CFG_PATH_MAX];
     char verify_tls_ca[CFG_PATH_MAX];

@@ -4,6 +4,9 @@
  * signing RPC on the event loop until SIGTERM/SIGINT.
  *
  *   stisignd -c FILE [--check]     run (or only check the configuration)
+ *   stisignd -c FILE --update IMG  verify a signed update image and install
+ *                                  it in the other slot (docs/update-image.md)
+ *   stisignd -c FILE --update-status  the update slots
  *   stisignd --hsm-worker          internal: an HSM worker on fd 3
  */
 #include <errno.h>
@@ -20,6 +23,7 @@
 #include <event2/event.h>
 
 #include "admin.h"
+#include "bsp.h"
 #include "config.h"
 #include "cred.h"
 #include "expiry.h"
@@ -63,6 +67,10 @@ struct daemon {
     uint64_t watchdog_usec;
     int listen_fd;        /* socket activation: the inherited socket, else -1 */
     int ops_state;        /* last health state told to systemd, -1 none */
+    /* board: update confirmed, signatures seen at the last tick, test hook */
+    int board_confirmed;
+    uint64_t board_signed;
+    struct event *sig_usr2;
     char ops_reason[200];
 };
 
@@ -96,7 +104,7 @@ static void daemon_console_start(struct daemon *d)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: stisignd -c CONFIG [--check]\n");
+    fprintf(stderr, "usage: stisignd -c CONFIG [--check | --update IMAGE | --update-status]\n");
 }
 
 #define DRAIN_MS 5000
@@ -518,6 +526,36 @@ static void daemon_selftest_poweron(struct daemon *d)
     }
 }
 
+/* The board's part of the tick: the watchdog is kicked under the same
+ * condition as systemd's WATCHDOG=1; LEDs follow the health state; the
+ * activity LED blinks while signatures go out; a trial boot of an update
+ * confirms itself once the self-test passed and the daemon serves. */
+static void daemon_board_tick(struct daemon *d, int state)
+{
+    struct svc_counters cnt;
+    char status[256];
+    if (d->cfg.watchdog_ms && state != WIRE_STATE_DOWN)
+        bsp_wdt_kick();
+    bsp_led_set(BSP_LED_READY, state != WIRE_STATE_DOWN ? BSP_LED_ON : BSP_LED_OFF);
+    bsp_led_set(BSP_LED_FAULT, state == WIRE_STATE_DOWN       ? BSP_LED_ON
+                               : state == WIRE_STATE_DEGRADED ? BSP_LED_BLINK
+                                                              : BSP_LED_OFF);
+    svc_counters(d->svc, &cnt);
+    bsp_led_set(BSP_LED_ACTIVITY, cnt.signed_ok != d->board_signed ? BSP_LED_BLINK : BSP_LED_OFF);
+    d->board_signed = cnt.signed_ok;
+    if (!d->board_confirmed && state == WIRE_STATE_READY && !d->st_pending) {
+        d->board_confirmed = 1;
+        bsp_update_status(status, sizeof status);
+        int trial = strstr(status, " trial=yes ") != NULL;
+        if (bsp_update_confirm() != STI_OK) {
+            log_error("board: cannot confirm the running firmware slot");
+        } else if (trial) {
+            bsp_update_status(status, sizeof status);
+            log_info("board: self-test passed and serving: firmware confirmed (%s)", status);
+        }
+    }
+}
+
 /* Every tick: the health state to systemd (STATUS= when it changes,
  * WATCHDOG=1 only while the daemon can sign) and, hourly, the expiry
  * warnings. That the tick runs at all proves the loop is alive. */
@@ -531,6 +569,7 @@ static void on_ops_tick(evutil_socket_t fd, short what, void *arg)
     int state = svc_health_state(d->svc, reason, sizeof reason);
     if (d->watchdog_usec && state != WIRE_STATE_DOWN)
         systemd_notify("WATCHDOG=1");
+    daemon_board_tick(d, state);
     if (state != d->ops_state || strcmp(reason, d->ops_reason) != 0) {
         d->ops_state = state;
         snprintf(d->ops_reason, sizeof d->ops_reason, "%s", reason);
@@ -574,15 +613,77 @@ static int daemon_ops_start(struct daemon *d)
     d->watchdog_usec = systemd_watchdog_usec();
     /* Half the watchdog interval, as sd_watchdog_enabled(3) advises. */
     uint64_t us = d->watchdog_usec ? d->watchdog_usec / 2 : 10000000;
+    /* The board's watchdog gets three kicks per timeout; LEDs follow
+     * within a second. */
+    if (d->cfg.watchdog_ms && us > (uint64_t)d->cfg.watchdog_ms * 1000 / 3)
+        us = (uint64_t)d->cfg.watchdog_ms * 1000 / 3;
+    if (us > 1000000)
+        us = 1000000;
     struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
     d->ops_state = -1;
     d->ops_timer = event_new(d->base, -1, EV_PERSIST, on_ops_tick, d);
     if (!d->ops_timer)
         return STI_ENOMEM;
     event_add(d->ops_timer, &tv);
+    if (d->cfg.watchdog_ms) {
+        if ((rc = bsp_wdt_start(d->cfg.watchdog_ms)) != STI_OK)
+            log_error("board: watchdog not started: %s", sti_strerror(rc));
+        else
+            log_info("board: watchdog armed, %u ms, kicked while healthy", d->cfg.watchdog_ms);
+    }
     systemd_notify("READY=1");
     on_ops_tick(-1, 0, d);
     return STI_OK;
+}
+
+/* The board from the configuration; boot: the daemon's start (update
+ * slot check, reset reason), else only for --update. */
+static int daemon_board_init(struct daemon *d, int boot)
+{
+    struct bsp_board_cfg bc;
+    char why[64], status[256];
+    memset(&bc, 0, sizeof bc);
+    if (snprintf(bc.state_dir, sizeof bc.state_dir, "%s", d->cfg.board_state_dir) >=
+            (int)sizeof bc.state_dir ||
+        snprintf(bc.wdt_device, sizeof bc.wdt_device, "%s", d->cfg.watchdog_device) >=
+            (int)sizeof bc.wdt_device ||
+        snprintf(bc.vendor_key, sizeof bc.vendor_key, "%s", d->cfg.update_vendor_key) >=
+            (int)sizeof bc.vendor_key) {
+        log_error("board: a board path is longer than %d bytes", BSP_PATH_MAX - 1);
+        return STI_ETOOLONG;
+    }
+    for (int i = 0; i < 3; i++)
+        snprintf(bc.led_name[i], sizeof bc.led_name[i], "%s", d->cfg.led_name[i]);
+    int rc = bsp_init(&bc);
+    if (rc) {
+        log_error("board: %s", sti_strerror(rc));
+        return rc;
+    }
+    if (!boot)
+        return STI_OK;
+    bsp_boot();
+    bsp_wdt_last_reset(why, sizeof why);
+    bsp_update_status(status, sizeof status);
+    log_info("board: last reset: %s; firmware %s", why, status);
+    if (!bsp_clock_ok((time_t)STI_BUILD_EPOCH))
+        log_warn("board: the clock is before the firmware build date");
+    for (int i = 0; i < 3; i++) /* until the first health tick */
+        bsp_led_set((enum bsp_led)i, BSP_LED_OFF);
+    return STI_OK;
+}
+
+/* Test hook (test_hooks = yes): SIGUSR2 wedges the event loop for three
+ * watchdog timeouts, so a test can starve the watchdog. */
+static void on_sigusr2(evutil_socket_t sig, short what, void *arg)
+{
+    struct daemon *d = arg;
+    unsigned ms = d->cfg.watchdog_ms ? 3 * d->cfg.watchdog_ms : 3000;
+    (void)sig;
+    (void)what;
+    log_warn("test hook: SIGUSR2: the event loop blocks for %u ms", ms);
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }
 
 static int daemon_run(struct daemon *d)
@@ -593,6 +694,8 @@ static int daemon_run(struct daemon *d)
     struct rpc_handler h;
     char err[512] = "";
 
+    if ((rc = daemon_board_init(d, 1)))
+        return rc;
     d->creds = calloc(1, sizeof *d->creds);
     if (!d->creds)
         return STI_ENOMEM;
@@ -657,6 +760,10 @@ static int daemon_run(struct daemon *d)
     d->reload_timeout = evtimer_new(d->base, on_reload_step, d);
     d->retire_ev = event_new(d->base, -1, EV_PERSIST, on_retire_tick, d);
     evsignal_add(d->sig_hup, NULL);
+    if (d->cfg.test_hooks) {
+        d->sig_usr2 = evsignal_new(d->base, SIGUSR2, on_sigusr2, d);
+        evsignal_add(d->sig_usr2, NULL);
+    }
     daemon_console_start(d);
     if (d->cfg.pid_file[0]) {
         FILE *f = fopen(d->cfg.pid_file, "w");
@@ -676,6 +783,9 @@ static int daemon_run(struct daemon *d)
 
 static void daemon_free(struct daemon *d)
 {
+    bsp_shutdown();
+    if (d->sig_usr2)
+        event_free(d->sig_usr2);
     http_free(d->http);
     if (d->ops_timer)
         event_free(d->ops_timer);
@@ -722,8 +832,8 @@ static void daemon_free(struct daemon *d)
 int main(int argc, char **argv)
 {
     static struct daemon d;
-    const char *cfgpath = NULL;
-    int check_only = 0;
+    const char *cfgpath = NULL, *update = NULL;
+    int check_only = 0, update_status = 0;
 
     /* Secrets live in this process: no core dumps, no ptrace by others. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -737,6 +847,10 @@ int main(int argc, char **argv)
             cfgpath = argv[++i];
         else if (strcmp(argv[i], "--check") == 0)
             check_only = 1;
+        else if (strcmp(argv[i], "--update") == 0 && i + 1 < argc)
+            update = argv[++i];
+        else if (strcmp(argv[i], "--update-status") == 0)
+            update_status = 1;
         else {
             usage();
             return 2;
@@ -758,6 +872,19 @@ int main(int argc, char **argv)
     enum log_level lvl = LOG_LVL_INFO;
     log_level_parse(d.cfg.log_level, &lvl);
     log_setup("stisignd", d.cfg.log_syslog, lvl);
+    if (update || update_status) { /* exit code: enum bsp_update_rc */
+        char msg[512];
+        if (daemon_board_init(&d, 0))
+            return 1;
+        if (update_status) {
+            bsp_update_status(msg, sizeof msg);
+            printf("%s\n", msg);
+            return 0;
+        }
+        int urc = bsp_update_install(update, msg, sizeof msg);
+        fprintf(urc ? stderr : stdout, "stisignd: update: %s\n", msg);
+        return urc;
+    }
     if (check_only) {
         static struct cred_table t;
         int rc = cred_load(&t, &d.cfg, err, sizeof err);

@@ -84,9 +84,28 @@ static int write_atomic(struct store *s, const char *subdir, const char *name, c
         goto out;
     }
     fd = -1;
-    if (rename(tmp, dst) != 0)
+    /* Keep the old file under a second name until the folder is synced: if
+     * that fails the old state is put back, so an error always means the
+     * old state (the caller's memory and the disk agree). */
+    char bak[720];
+    int had_old = snprintf(bak, sizeof bak, "%s.bak", tmp) < (int)sizeof bak &&
+                  (unlink(bak), link(dst, bak) == 0);
+    if (rename(tmp, dst) != 0) {
+        if (had_old)
+            unlink(bak);
         goto out;
+    }
     rc = fsync_dir(dir);
+    if (rc) {
+        if (had_old)
+            rename(bak, dst);
+        else
+            unlink(dst);
+        fsync_dir(dir);
+        had_old = 0;
+    }
+    if (had_old)
+        unlink(bak);
 out:
     if (fd >= 0)
         close(fd);
@@ -581,12 +600,19 @@ int store_audit(struct store *s, const char *who, const char *action, const char
         line[n - 1] = '\n';
     }
     STI_TRY(store_path(s, "audit.log", path, sizeof path));
+    rc = STI_ESTORE;
     fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return STI_ESTORE;
-    /* One write per entry: O_APPEND keeps lines whole. */
-    if (write(fd, line, (size_t)n) == n && fsync(fd) == 0)
+    /* One write per entry: O_APPEND keeps lines whole. A short write (a full
+     * disk) is cut back off, so the next entry does not join a half line. */
+    struct stat st;
+    off_t before = fstat(fd, &st) == 0 ? st.st_size : -1;
+    ssize_t wr = write(fd, line, (size_t)n);
+    if (wr == n && fsync(fd) == 0)
         rc = STI_OK;
+    else if (wr > 0 && wr < n && before >= 0 && ftruncate(fd, before) == 0)
+        fsync(fd);
     close(fd);
 out:
     return rc;
@@ -631,12 +657,43 @@ out:
     return rc;
 }
 
+static int ca_name_ok(const char *name)
+{
+    return strcmp(name, "ca.pem") == 0 || strcmp(name, "key") == 0 || strcmp(name, "policy") == 0;
+}
+
+int store_ca_put(struct store *s, const char *name, const void *data, size_t n)
+{
+    char dir[700];
+    if (!ca_name_ok(name) || n > STORE_CHAIN_MAX)
+        return STI_EINVAL;
+    if (snprintf(dir, sizeof dir, "%s/ca", s->dir) >= (int)sizeof dir)
+        return STI_ETOOLONG;
+    int made = mkdir(dir, 0700) == 0;
+    if (!made && errno != EEXIST)
+        return STI_ESTORE;
+    if (made && fsync_dir(s->dir) != STI_OK)
+        return STI_ESTORE;
+    return write_atomic(s, "ca", name, data, n, 0600);
+}
+
+int store_ca_get(struct store *s, const char *name, char **out, size_t *n)
+{
+    char path[700];
+    if (!ca_name_ok(name))
+        return STI_EINVAL;
+    if (snprintf(path, sizeof path, "%s/ca/%s", s->dir, name) >= (int)sizeof path)
+        return STI_ETOOLONG;
+    return read_file(path, STORE_CHAIN_MAX, out, n);
+}
+
 int store_wipe(struct store *s)
 {
     char path[700];
     int rc = STI_OK;
     /* appliance.conf first: it is the commit point of everything else. */
-    static const char *const files[] = {STORE_CONF, "pin", "admin"};
+    static const char *const files[] = {STORE_CONF, "pin", "admin", "ca/ca.pem", "ca/key",
+                                        "ca/policy"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         store_path(s, files[i], path, sizeof path);
         if (unlink(path) != 0 && errno != ENOENT)

@@ -96,6 +96,17 @@ int store_audit_tail(struct store *s, size_t max_bytes, char **text, size_t *n);
  * the record of the reset, with one last entry written by the caller). */
 int store_wipe(struct store *s);
 
+/* ---- the Delegate CA's files (folder ca/, mode 0700) ----
+ *   ca/ca.pem    the CA certificate, then the chain above it (PEM)
+ *   ca/key       the token label of the CA key (one line)
+ *   ca/policy    issuance policy: lines oid=, crl=, days=
+ *   ca/ledger    the issuance ledger (ledger.h; appended, never rewritten)
+ * name is one of "ca.pem", "key", "policy". store_ca_put writes it
+ * atomically like every other store file (0600); store_ca_get returns it
+ * malloc'd and NUL-terminated, STI_ENOTFOUND if it was never written. */
+int store_ca_put(struct store *s, const char *name, const void *data, size_t n);
+int store_ca_get(struct store *s, const char *name, char **out, size_t *n);
+
 /* The path of a store file (for the daemon: pin_file, chains). */
 int store_path(const struct store *s, const char *rel, char *out, size_t cap);
 

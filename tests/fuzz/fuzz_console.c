@@ -151,8 +151,21 @@ static void reset(void *a, const char *s, struct cli_done d)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct cli_ops ops = {NULL, get,    set, audit,  show, tinit,  tattach,
-                                       tpin, keygen, csr, import, x5u,  retire, reset};
+    /* Designated: ops added later (ca, ...) stay NULL (the console refuses them). */
+    static const struct cli_ops ops = {.arg = NULL,
+                                       .admin_get = get,
+                                       .admin_set = set,
+                                       .audit = audit,
+                                       .show = show,
+                                       .token_init = tinit,
+                                       .token_attach = tattach,
+                                       .token_pin = tpin,
+                                       .key_generate = keygen,
+                                       .csr = csr,
+                                       .cred_import = import,
+                                       .cred_x5u = x5u,
+                                       .cred_retire = retire,
+                                       .factory_reset = reset};
     static char rec[600];
     struct cli_cfg cfg = {w, NULL, now, NULL, 60000, 10, NULL};
     struct cli *c;

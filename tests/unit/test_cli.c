@@ -147,9 +147,21 @@ static struct fake F;
 
 static struct cli *mk(int with_admin)
 {
-    static const struct cli_ops ops = {&F,           f_admin_get,    f_admin_set, f_audit,  f_show,
-                                       f_token_init, f_token_attach, f_token_pin, f_keygen, f_csr,
-                                       f_import,     f_x5u,          f_retire,    f_reset};
+    /* Designated: ops added later (ca, ...) stay NULL here. */
+    static const struct cli_ops ops = {.arg = &F,
+                                       .admin_get = f_admin_get,
+                                       .admin_set = f_admin_set,
+                                       .audit = f_audit,
+                                       .show = f_show,
+                                       .token_init = f_token_init,
+                                       .token_attach = f_token_attach,
+                                       .token_pin = f_token_pin,
+                                       .key_generate = f_keygen,
+                                       .csr = f_csr,
+                                       .cred_import = f_import,
+                                       .cred_x5u = f_x5u,
+                                       .cred_retire = f_retire,
+                                       .factory_reset = f_reset};
     struct cli_cfg cfg = {f_write, &F, f_now, &F, 0, 10, NULL};
     struct cli *c = NULL;
     memset(&F, 0, sizeof F);
