@@ -178,9 +178,10 @@ set terminal png size 800,500
 set output "$out/latency.png"
 set title "stisignd latency vs offered load ($ncpu cores, SoftHSM2)"
 set xlabel "offered signatures/s"
-set ylabel "latency (us)"
+set ylabel "latency (us, log scale)"
 set key top left
 set grid
+set logscale y
 plot "$out/latency.dat" using 1:2 with linespoints title "p50", \
      "$out/latency.dat" using 1:3 with linespoints title "p99"
 GP
