@@ -1358,6 +1358,13 @@ static void show_status(struct admin *a, FILE *out)
     } else {
         fprintf(out, "HSM workers:  none (not provisioned)\n");
     }
+    char why[200] = "";
+    int hs = svc_health_state(a->env.svc, why, sizeof why);
+    fprintf(out, "Health:       %s%s%s\n", hs == 0 ? "ready" : hs == 1 ? "degraded" : "down",
+            why[0] ? ": " : "", why);
+    fprintf(out, "Self-test:    %s\n", !*a->env.pool              ? "not run (no token session)"
+                                     : strstr(why, "self-test") ? "FAILED (see Health)"
+                                                                : "passed");
     fprintf(out, "Counters:     %llu signed, %llu failed, %u in flight\n",
             (unsigned long long)cnt.signed_ok, (unsigned long long)cnt.failed, cnt.in_flight);
     fprintf(out, "Credentials:  %zu in use\n", t ? t->n : 0);

@@ -64,6 +64,7 @@ def empty_token_to_first_signature(env):
     con.cmd("terminal length 0")
     out = con.cmd("sh st")  # abbreviations
     check("HSM workers:  none" in out, "unprovisioned status: " + out)
+    check("Self-test:    not run" in out and "Health:       down" in out, out)
     out = con.cmd("c")
     check('% Ambiguous command "c": csr, credential' in out, out)
     out = con.cmd("show")
@@ -116,6 +117,8 @@ def empty_token_to_first_signature(env):
     check(r[1] == 0, "signs after provisioning: status %d" % r[1])
     check(r[3][T_CRED] == [b"af1"], "with af1")
     verify_identity(env, r[3][T_IDENTITY][0].decode(), chain, X5U)
+    out = con.cmd("show status")
+    check("Self-test:    passed" in out and "Health:       ready" in out, "status: " + out)
 
     # hostile input at the console: clear errors, the console keeps
     # working and the RPC keeps signing in between
