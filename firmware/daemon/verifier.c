@@ -30,7 +30,7 @@ struct verifier {
     void *arg;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct vjob *todo_head, *todo_tail, *done_head, *done_tail;
+    struct vjob *wait_head, *wait_tail, *done_head, *done_tail;
     unsigned queued; /* submitted and not yet completed */
     int stop;
     pthread_t *tid;
@@ -65,13 +65,13 @@ static void *verifier_thread(void *arg)
     struct verifier *v = arg;
     for (;;) {
         pthread_mutex_lock(&v->mu);
-        while (!v->stop && !v->todo_head)
+        while (!v->stop && !v->wait_head)
             pthread_cond_wait(&v->cv, &v->mu);
         if (v->stop) {
             pthread_mutex_unlock(&v->mu);
             return NULL;
         }
-        struct vjob *j = vq_pop(&v->todo_head, &v->todo_tail);
+        struct vjob *j = vq_pop(&v->wait_head, &v->wait_tail);
         pthread_mutex_unlock(&v->mu);
 
         struct pki_vfy_opts o;
@@ -156,7 +156,7 @@ void verifier_free(struct verifier *v)
     for (unsigned i = 0; i < v->nthreads; i++)
         pthread_join(v->tid[i], NULL);
     struct vjob *j;
-    while ((j = vq_pop(&v->todo_head, &v->todo_tail)))
+    while ((j = vq_pop(&v->wait_head, &v->wait_tail)))
         free(j);
     while ((j = vq_pop(&v->done_head, &v->done_tail)))
         free(j);
@@ -188,7 +188,7 @@ int verifier_submit(struct verifier *v, struct rpc_conn_ref conn, uint32_t id,
     j->n = n;
     memcpy(j->identity, identity, n);
     pthread_mutex_lock(&v->mu);
-    vq_push(&v->todo_head, &v->todo_tail, j);
+    vq_push(&v->wait_head, &v->wait_tail, j);
     v->queued++;
     pthread_cond_signal(&v->cv);
     pthread_mutex_unlock(&v->mu);

@@ -14,6 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fault_lib import SANITIZED, FaultEnv, LoadGen, Failure, check, orig_for, pct  # noqa: E402
+from stitest import main as stitest_main
 from stitest import OP_SIGN, T_IDENTITY, Conn, frame, sign_body, verify_identity  # noqa: E402
 
 FIGURES = []
@@ -348,42 +349,8 @@ def faultp11_count_and_corrupt_sig_work_across_workers(env):
     figure("faultp11 self-check", count5_errors=nerr, corrupt_detected_by_openssl=True)
 
 
-def main(tests, name):
-    passed = failed = 0
-    only = sys.argv[1:]
-    t_all = time.monotonic()
-    for t in tests:
-        if only and t.__name__ not in only:
-            continue
-        env = FaultEnv(name)
-        ok = False
-        t0 = time.monotonic()
-        try:
-            t(env)
-            ok = True
-        except Failure as e:
-            print("FAIL %s: %s" % (t.__name__, e))
-            log = env.logtext()
-            if log:
-                print("--- stisignd log ---\n" + log[-2000:])
-        except Exception as e:
-            print("FAIL %s: %s: %s" % (t.__name__, type(e).__name__, e))
-        finally:
-            try:
-                env.close(ok)
-            except Failure as e:
-                print("FAIL %s: %s" % (t.__name__, e))
-                ok = False
-        print("%s %s (%.1f s)" % ("ok  " if ok else "FAIL", t.__name__, time.monotonic() - t0),
-              flush=True)
-        passed += ok
-        failed += not ok
-    print("%d passed, %d failed in %.1f s" % (passed, failed, time.monotonic() - t_all))
-    sys.exit(1 if failed or not passed else 0)
-
-
 if __name__ == "__main__":
-    main([faultp11_count_and_corrupt_sig_work_across_workers,
+    stitest_main([faultp11_count_and_corrupt_sig_work_across_workers,
           device_error_is_answered_and_recovers,
           session_handle_invalid_is_answered_and_recovers,
           device_removed_is_answered_and_recovers,
@@ -396,4 +363,4 @@ if __name__ == "__main__":
           killed_worker_is_replaced_and_no_request_is_lost,
           both_workers_killed_every_request_still_answered_once,
           replacement_worker_waits_out_a_token_refusing_sessions,
-          thread_workers_ride_out_a_device_error], "fault")
+          thread_workers_ride_out_a_device_error], "fault", env_cls=FaultEnv)

@@ -295,15 +295,19 @@ def verify_identity(env, identity, chain, x5u=X5U):
     return header, claims
 
 
-def main(tests, name):
-    """Runs each test function with a fresh Env; prints a ctest-readable summary."""
+def main(tests, name, env_cls=None):
+    """Runs each test function with a fresh environment (Env, or env_cls);
+    prints each result with its time and a ctest-readable summary."""
+    env_cls = env_cls or Env
     passed = failed = 0
-    only = sys.argv[1:] 
+    only = sys.argv[1:]
+    t_all = time.monotonic()
     for t in tests:
         if only and t.__name__ not in only:
             continue
-        env = Env(name)
+        env = env_cls(name)
         ok = False
+        t0 = time.monotonic()
         try:
             t(env)
             ok = True
@@ -320,10 +324,9 @@ def main(tests, name):
             except Failure as e:
                 print("FAIL %s: %s" % (t.__name__, e))
                 ok = False
-        if ok:
-            print("ok   %s" % t.__name__)
-            passed += 1
-        else:
-            failed += 1
-    print("%d passed, %d failed" % (passed, failed))
+        print("%s %s (%.1f s)" % ("ok  " if ok else "FAIL", t.__name__, time.monotonic() - t0),
+              flush=True)
+        passed += ok
+        failed += not ok
+    print("%d passed, %d failed in %.1f s" % (passed, failed, time.monotonic() - t_all))
     sys.exit(1 if failed or not passed else 0)
