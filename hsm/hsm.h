@@ -88,9 +88,19 @@ int hsm_signer_open(struct hsm_module *m, const struct hsm_token_sel *tok, const
  * an EC P-256 key is STI_EPKI_KEYTYPE; a selector matching two keys is
  * STI_EHSM_KEY (ambiguous). */
 #define HSM_OPEN_ALLOW_MISSING 1u
+/* HSM_OPEN_SESSION_COPY: sign with a session-object copy of each key
+ * (C_CopyObject with CKA_TOKEN false), made inside the token at every
+ * session open and gone when the session closes. The copy keeps the key's
+ * CKA_SENSITIVE and non-extractable attributes, so nothing leaves the
+ * token; it spares a token that keeps its objects in files (SoftHSM2)
+ * re-reading and locking the key's file on every C_SignInit. A token that
+ * refuses the copy (CKA_COPYABLE false) signs with the token object. */
+#define HSM_OPEN_SESSION_COPY 2u
 int hsm_signer_open_flags(struct hsm_module *m, const struct hsm_token_sel *tok, const char *pin,
                           size_t pin_len, const struct hsm_key_sel *keys, size_t nkeys,
                           unsigned flags, struct hsm_signer **out);
+/* How many keys sign from a session copy (HSM_OPEN_SESSION_COPY). */
+size_t hsm_signer_copies(const struct hsm_signer *s);
 void hsm_signer_close(struct hsm_signer *s);
 
 /* CKM_ECDSA over a 32-byte digest with key index k -> raw 64-byte r||s.
@@ -117,11 +127,15 @@ int hsm_signer_keygen(struct hsm_signer *s, const char *label, uint8_t id[HSM_ID
 
 /* Attributes of a private key as the token reports them, for audits and
  * tests: sensitive, extractable, private, sign, derive, decrypt,
- * always_sensitive, never_extractable (each 0/1). */
+ * always_sensitive, never_extractable, token_object (each 0/1). */
 struct hsm_key_attrs {
     int sensitive, extractable, priv, sign, derive, decrypt, always_sensitive, never_extractable;
+    int token_object;
 };
 int hsm_signer_key_attrs(struct hsm_signer *s, size_t k, struct hsm_key_attrs *a);
+/* The same for the object that signs for key k: its session copy
+ * (HSM_OPEN_SESSION_COPY), else the key itself. */
+int hsm_signer_signing_key_attrs(struct hsm_signer *s, size_t k, struct hsm_key_attrs *a);
 
 /* Lists private keys on the token: labels and ids, up to max. */
 struct hsm_key_info {
@@ -140,8 +154,9 @@ unsigned long hsm_signer_reopens(const struct hsm_signer *s);
  * (C_CloseAllSessions on the module's function list), as a token reset
  * would. Tests only. */
 int hsm_signer_test_drop_session(struct hsm_signer *s);
-/* test hook: asks the token for CKA_VALUE of private key k and reports the
- * CK_RV in *ckr (CKR_ATTRIBUTE_SENSITIVE = 0x11 expected); whatever the
+/* test hook: asks the token for CKA_VALUE of private key k, and of its
+ * session copy if it has one, and reports the CK_RV in *ckr (CKR_OK if
+ * either gave it; CKR_ATTRIBUTE_SENSITIVE = 0x11 expected); whatever the
  * token returned is wiped, never handed out. Tests only. */
 int hsm_signer_test_probe_value(struct hsm_signer *s, size_t k, unsigned long *ckr);
 

@@ -40,7 +40,9 @@ struct hsm_signer {
     unsigned flags;
     size_t nkeys;
     struct hsm_key_sel keys[HSM_MAX_KEYS];
-    CK_OBJECT_HANDLE h[HSM_MAX_KEYS];
+    CK_OBJECT_HANDLE h[HSM_MAX_KEYS];      /* the key on the token */
+    CK_OBJECT_HANDLE sign_h[HSM_MAX_KEYS]; /* what signs: h, or its session copy */
+    size_t ncopies;                        /* keys signing from a session copy */
     unsigned long reopens;
     CK_RV last_rv; /* of the last failing call, read by the retry logic */
     /* After a failed reopen, requests fail at once with reopen_rc until

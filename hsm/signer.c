@@ -21,11 +21,15 @@ CK_RV hsm_find_objects(struct hsm_signer *s, CK_OBJECT_CLASS cls, int ec, const 
                        CK_ULONG *n)
 {
     CK_KEY_TYPE kt = CKK_EC;
-    CK_ATTRIBUTE t[4];
+    CK_BBOOL on_token = CK_TRUE;
+    CK_ATTRIBUTE t[5];
     CK_ULONG nt = 0, got = 0;
     CK_RV rv, rv2;
 
     t[nt++] = (CK_ATTRIBUTE){CKA_CLASS, &cls, sizeof cls};
+    /* Token objects only: session objects (our own session copies, which
+     * every session of this process sees) are not keys of the token. */
+    t[nt++] = (CK_ATTRIBUTE){CKA_TOKEN, &on_token, sizeof on_token};
     if (ec)
         t[nt++] = (CK_ATTRIBUTE){CKA_KEY_TYPE, &kt, sizeof kt};
     if (label && *label)
@@ -90,9 +94,28 @@ int hsm_signer_find_keys(struct hsm_signer *s, int allow_missing)
             return STI_EHSM_KEY; /* missing, or ambiguous */
         if ((rc = key_is_p256(s, h[0])) != STI_OK)
             return rc;
-        s->h[i] = h[0];
+        s->h[i] = s->sign_h[i] = h[0];
     }
     return STI_OK;
+}
+
+/* A session-object copy of every key found, when asked for; the token's
+ * own object signs for a key the token will not copy. */
+static void session_copy_keys(struct hsm_signer *s)
+{
+    s->ncopies = 0;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        s->sign_h[i] = s->h[i];
+        if (!(s->flags & HSM_OPEN_SESSION_COPY) || s->h[i] == CK_INVALID_HANDLE)
+            continue;
+        CK_BBOOL no = CK_FALSE;
+        CK_ATTRIBUTE t[1] = {{CKA_TOKEN, &no, sizeof no}};
+        CK_OBJECT_HANDLE c = CK_INVALID_HANDLE;
+        if (s->f->C_CopyObject(s->sess, s->h[i], t, 1, &c) == CKR_OK && c != CK_INVALID_HANDLE) {
+            s->sign_h[i] = c;
+            s->ncopies++;
+        }
+    }
 }
 
 /* Find the token, open a session, log in, find the keys. On failure the
@@ -103,7 +126,8 @@ static int session_open(struct hsm_signer *s)
     int rc;
 
     for (size_t i = 0; i < s->nkeys; i++)
-        s->h[i] = CK_INVALID_HANDLE;
+        s->h[i] = s->sign_h[i] = CK_INVALID_HANDLE;
+    s->ncopies = 0;
     s->sess = CK_INVALID_HANDLE;
     /* Retrying a PIN the token refused would only count down to a locked
      * token. */
@@ -130,12 +154,13 @@ static int session_open(struct hsm_signer *s)
     }
     if ((rc = hsm_signer_find_keys(s, (s->flags & HSM_OPEN_ALLOW_MISSING) != 0)) != STI_OK)
         goto fail;
+    session_copy_keys(s);
     return STI_OK;
 fail:
     s->f->C_CloseSession(s->sess);
     s->sess = CK_INVALID_HANDLE;
     for (size_t i = 0; i < s->nkeys; i++)
-        s->h[i] = CK_INVALID_HANDLE;
+        s->h[i] = s->sign_h[i] = CK_INVALID_HANDLE;
     return rc;
 }
 
@@ -267,6 +292,11 @@ int hsm_signer_open(struct hsm_module *m, const struct hsm_token_sel *tok, const
     return hsm_signer_open_flags(m, tok, pin, pin_len, keys, nkeys, 0, out);
 }
 
+size_t hsm_signer_copies(const struct hsm_signer *s)
+{
+    return s ? s->ncopies : 0;
+}
+
 void hsm_signer_close(struct hsm_signer *s)
 {
     if (!s)
@@ -297,7 +327,7 @@ static int sign_op(struct hsm_signer *s, void *arg)
 {
     struct sign_arg *a = arg;
     CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
-    CK_OBJECT_HANDLE h = s->h[a->k];
+    CK_OBJECT_HANDLE h = s->sign_h[a->k];
     CK_ULONG len = HSM_SIG_LEN;
     CK_RV rv;
 
@@ -405,39 +435,41 @@ int hsm_signer_pubkey(struct hsm_signer *s, size_t k, uint8_t point[HSM_EC_POINT
 struct attrs_arg {
     size_t k;
     struct hsm_key_attrs *out;
+    int signing; /* the object that signs, not the token's */
 };
 
 static int attrs_op(struct hsm_signer *s, void *arg)
 {
     struct attrs_arg *aa = arg;
-    CK_OBJECT_HANDLE h = s->h[aa->k];
-    CK_BBOOL v[8];
-    static const CK_ATTRIBUTE_TYPE types[8] = {
-        CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_PRIVATE,          CKA_SIGN,
-        CKA_DERIVE,    CKA_DECRYPT,     CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE};
-    CK_ATTRIBUTE a[8];
-    int *dst[8] = {&aa->out->sensitive,
+    CK_OBJECT_HANDLE h = aa->signing ? s->sign_h[aa->k] : s->h[aa->k];
+    CK_BBOOL v[9];
+    static const CK_ATTRIBUTE_TYPE types[9] = {
+        CKA_SENSITIVE, CKA_EXTRACTABLE,      CKA_PRIVATE,           CKA_SIGN, CKA_DERIVE,
+        CKA_DECRYPT,   CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_TOKEN};
+    CK_ATTRIBUTE a[9];
+    int *dst[9] = {&aa->out->sensitive,
                    &aa->out->extractable,
                    &aa->out->priv,
                    &aa->out->sign,
                    &aa->out->derive,
                    &aa->out->decrypt,
                    &aa->out->always_sensitive,
-                   &aa->out->never_extractable};
+                   &aa->out->never_extractable,
+                   &aa->out->token_object};
 
     if (h == CK_INVALID_HANDLE)
         return STI_EHSM_KEY;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 9; i++) {
         v[i] = CK_FALSE;
         a[i] = (CK_ATTRIBUTE){types[i], &v[i], sizeof v[i]};
     }
-    CK_RV rv = s->f->C_GetAttributeValue(s->sess, h, a, 8);
+    CK_RV rv = s->f->C_GetAttributeValue(s->sess, h, a, 9);
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
         s->last_rv = rv;
         return hsm_rv_map(rv, STI_EHSM_KEY);
     }
     /* An attribute the token does not have reads as 0. */
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 9; i++)
         *dst[i] = a[i].ulValueLen == sizeof v[i] && v[i] == CK_TRUE;
     return STI_OK;
 }
@@ -447,7 +479,16 @@ int hsm_signer_key_attrs(struct hsm_signer *s, size_t k, struct hsm_key_attrs *o
     if (!s || !out || k >= s->nkeys)
         return STI_EINVAL;
     memset(out, 0, sizeof *out);
-    struct attrs_arg a = {k, out};
+    struct attrs_arg a = {k, out, 0};
+    return hsm_signer_with_retry(s, attrs_op, &a);
+}
+
+int hsm_signer_signing_key_attrs(struct hsm_signer *s, size_t k, struct hsm_key_attrs *out)
+{
+    if (!s || !out || k >= s->nkeys)
+        return STI_EINVAL;
+    memset(out, 0, sizeof *out);
+    struct attrs_arg a = {k, out, 1};
     return hsm_signer_with_retry(s, attrs_op, &a);
 }
 
@@ -460,14 +501,15 @@ static int list_op(struct hsm_signer *s, void *arg)
 {
     struct list_arg *la = arg;
     CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_ATTRIBUTE t = {CKA_CLASS, &cls, sizeof cls};
+    CK_BBOOL on_token = CK_TRUE; /* not session copies */
+    CK_ATTRIBUTE t[2] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_TOKEN, &on_token, sizeof on_token}};
     CK_OBJECT_HANDLE *h = NULL;
     CK_ULONG nh = 0, cap = 0;
     CK_RV rv, rv2;
     int rc = STI_OK;
 
     *la->n = 0;
-    rv = s->f->C_FindObjectsInit(s->sess, &t, 1);
+    rv = s->f->C_FindObjectsInit(s->sess, t, 2);
     if (rv != CKR_OK) {
         s->last_rv = rv;
         return hsm_rv_map(rv, STI_EHSM_KEY);
@@ -565,6 +607,12 @@ int hsm_signer_test_probe_value(struct hsm_signer *s, size_t k, unsigned long *c
         return STI_EINVAL;
     CK_ATTRIBUTE a = {CKA_VALUE, buf, sizeof buf};
     *ckr = s->f->C_GetAttributeValue(s->sess, s->h[k], &a, 1);
+    if (*ckr != CKR_OK && s->sign_h[k] != s->h[k] && s->sign_h[k] != CK_INVALID_HANDLE) {
+        a.ulValueLen = sizeof buf;
+        CK_RV rv = s->f->C_GetAttributeValue(s->sess, s->sign_h[k], &a, 1);
+        if (rv == CKR_OK)
+            *ckr = rv;
+    }
     hsm_wipe(buf, sizeof buf);
     return STI_OK;
 }

@@ -59,6 +59,7 @@ static const struct cfg_key cfg_keys[] = {
     K("allow_gid", CT_STR, allow_gid, 0, 0),
     K("log_syslog", CT_BOOL, log_syslog, 0, 0),
     K("verify_sample", CT_UINT, verify_sample, 0, 1000000000),
+    K("key_session_copy", CT_BOOL, key_session_copy, 0, 0),
     K("http_listen", CT_STR, http_listen, 0, 0),
     K("publish_chain", CT_BOOL, publish_chain, 0, 0),
     K("board_state_dir", CT_PATH, board_state_dir, 0, 0),
@@ -149,6 +150,7 @@ void cfg_defaults(struct cfg *c)
     /* Off by default: one mbedTLS verify costs ~37 token signatures of CPU
      * (18 M instructions), so 1 in 1000 would add ~3.7% (README, self-test). */
     c->verify_sample = 0;
+    c->key_session_copy = 1;
     snprintf(c->console, sizeof c->console, "none");
     c->console_idle_s = 600;
 }

@@ -30,7 +30,11 @@
  *
  * `verify_sample = N` (default 0 = off; 1 every signature): the HSM
  * worker verifies one signature in N with mbedTLS and withholds a bad one
- * (409). `http_listen = [HOST:]PORT` (default off; HOST defaults to
+ * (409). `key_session_copy = yes|no` (default yes): each HSM worker signs
+ * with a session-object copy of each key, made inside the token when its
+ * session opens (see HSM_OPEN_SESSION_COPY); no: with the token object.
+ * Process workers only (thread workers always sign with the token object).
+ * `http_listen = [HOST:]PORT` (default off; HOST defaults to
  * 127.0.0.1) serves GET /metrics; with `publish_chain = yes` also each
  * credential's chain at /x5u/NAME.pem and at the path of its x5u URL.
  *
@@ -104,6 +108,7 @@ struct cfg {
     char log_level[16];
     int log_syslog;
     unsigned verify_sample; /* worker verifies 1 signature in N with mbedTLS; 0 off */
+    int key_session_copy;   /* workers sign with session copies of the keys */
     char http_listen[128];  /* [HOST:]PORT of the metrics/STI-CR endpoint; empty: off */
     int publish_chain;      /* serve each credential's chain at its x5u path */
     /* board (bsp.h): state folder (sim: LEDs, watchdog record, update

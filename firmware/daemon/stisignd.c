@@ -170,6 +170,10 @@ static int daemon_pool_cfg(struct daemon *d, const struct cred_table *creds, str
         return rc;
     cred_key_sels(creds, pc->wc.keys, &pc->wc.nkeys);
     pc->wc.verify_sample = d->cfg.verify_sample;
+    /* Session objects are seen by every session of a process: thread
+     * workers share theirs with the console's key searches (libp11), so
+     * only process workers sign from copies. */
+    pc->wc.flags = d->cfg.key_session_copy && pc->mode == POOL_PROCESS ? WP_KEY_COPY : 0;
     return hsm_pin_read(d->cfg.pin_file, pc->wc.pin, sizeof pc->wc.pin, &pc->wc.pin_len);
 }
 
@@ -400,6 +404,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     memcpy(d->cfg.pin_file, nc.pin_file, sizeof nc.pin_file);
     memcpy(d->cfg.token, nc.token, sizeof nc.token); /* the console may have set it */
     d->cfg.verify_sample = nc.verify_sample;
+    d->cfg.key_session_copy = nc.key_session_copy;
     if (!nc.token[0]) {
         /* No token any more (a factory reset): stop signing with what was
          * loaded; the running workers retire. */

@@ -41,7 +41,9 @@ static int worker_open(struct wp_config *cfg, struct hsm_module **m, struct hsm_
     /* A missing key is reported per key, so the daemon can name the
      * credential; the others still sign. */
     STI_TRY(hsm_signer_open_flags(*m, &cfg->token, cfg->pin, cfg->pin_len, cfg->keys, cfg->nkeys,
-                                  HSM_OPEN_ALLOW_MISSING, s));
+                                  HSM_OPEN_ALLOW_MISSING |
+                                      (cfg->flags & WP_KEY_COPY ? HSM_OPEN_SESSION_COPY : 0),
+                                  s));
     for (size_t k = 0; k < cfg->nkeys; k++)
         ready->key_status[k] = (uint16_t)hsm_signer_pubkey(*s, k, ready->point[k]);
 out:

@@ -52,6 +52,7 @@ int wp_config_encode(const struct wp_config *c, uint8_t *out, size_t cap, size_t
         STI_TRY(buf_wr_bytes(&w, c->keys[i].id, c->keys[i].id_len));
     }
     STI_TRY(buf_wr_u32(&w, c->verify_sample));
+    STI_TRY(buf_wr_u32(&w, c->flags));
     *len = w.off;
 out:
     return rc;
@@ -87,6 +88,8 @@ int wp_config_decode(const uint8_t *p, size_t n, struct wp_config *c)
         c->keys[i].id_len = len;
     }
     STI_TRY(buf_rd_u32(&r, &c->verify_sample));
+    STI_TRY(buf_rd_u32(&r, &c->flags));
+    STI_CHECK((c->flags & ~WP_KEY_COPY) == 0, STI_EPROTO_FRAME);
     rc = buf_rd_done(&r);
 out:
     return rc;

@@ -4,7 +4,8 @@
  *
  *   loop -> worker  CONFIG  module, token selector, PIN, key selectors,
  *                           verify_sample (u32: 0 off, N: one signature in N
- *                           is verified with mbedTLS before it is returned)
+ *                           is verified with mbedTLS before it is returned),
+ *                           flags (u32: WP_KEY_COPY signs with session copies)
  *   worker -> loop  READY   status, and per key: status + public point
  *   loop -> worker  SIGN    up to WP_BATCH jobs: tag, key index, digest
  *   worker -> loop  RESULT  the same jobs: tag, status, raw r||s
@@ -35,7 +36,9 @@ struct wp_config {
     struct hsm_key_sel keys[HSM_MAX_KEYS];
     uint16_t nkeys;
     uint32_t verify_sample;
+    uint32_t flags; /* WP_KEY_COPY */
 };
+#define WP_KEY_COPY 1u /* hsm_signer_open_flags HSM_OPEN_SESSION_COPY */
 
 struct wp_ready {
     uint16_t status;
@@ -57,7 +60,7 @@ struct wp_result {
 };
 
 #define WP_CONFIG_MAX (1 + 2 + WP_PATH_MAX + 2 * (2 + 64) + 2 + HSM_PIN_MAX + 2 +                   \
-                       HSM_MAX_KEYS * (2 + HSM_OBJLABEL_MAX + 2 + HSM_ID_MAX) + 4)
+                       HSM_MAX_KEYS * (2 + HSM_OBJLABEL_MAX + 2 + HSM_ID_MAX) + 4 + 4)
 #define WP_READY_MAX (1 + 2 + 2 + HSM_MAX_KEYS * (2 + HSM_EC_POINT_LEN))
 #define WP_SIGN_MAX (1 + 2 + WP_BATCH * (4 + 2 + 32))
 #define WP_RESULT_MAX (1 + 2 + WP_BATCH * (4 + 2 + HSM_SIG_LEN))

@@ -366,6 +366,75 @@ TEST(sign_200_digests_all_verify_with_openssl)
     CHECK_INT(forged, 0);
 }
 
+static size_t count_private_keys(void)
+{
+    struct hsm_signer *s = NULL;
+    struct hsm_key_info ki[HSM_MAX_KEYS];
+    size_t n = 0;
+    if (open_signer(NULL, 0, &s) != STI_OK)
+        return (size_t)-1;
+    int rc = hsm_signer_list_keys(s, ki, HSM_MAX_KEYS, &n);
+    hsm_signer_close(s);
+    return rc == STI_OK ? n : (size_t)-1;
+}
+
+TEST(session_copy_signs_stays_sensitive_and_never_reaches_the_token)
+{
+    struct hsm_key_sel k = key_label(KEY1);
+    struct hsm_signer *s = NULL;
+    uint8_t dg[32], sig[HSM_SIG_LEN];
+    int bad = 0, rc = STI_OK;
+    CHECK(fx_token() == 0);
+    size_t before = count_private_keys();
+    EVP_PKEY *pk = pkey_from_point(fx.point);
+    CHECK(pk != NULL);
+    CHECK_RC(hsm_signer_open_flags(fx.m, tok_sel(), USER_PIN, strlen(USER_PIN), &k, 1,
+                                   HSM_OPEN_SESSION_COPY, &s),
+             STI_OK);
+    size_t copies = hsm_signer_copies(s);
+    /* The copy is as sensitive as the key it came from. */
+    struct hsm_key_attrs ka, ta;
+    int arv = hsm_signer_signing_key_attrs(s, 0, &ka);
+    int trv = hsm_signer_key_attrs(s, 0, &ta);
+    unsigned long vrv = 0;
+    int prv = hsm_signer_test_probe_value(s, 0, &vrv);
+    for (int i = 0; i < 50 && rc == STI_OK; i++) {
+        CHECK(RAND_bytes(dg, sizeof dg) == 1);
+        rc = hsm_signer_sign(s, 0, dg, sig);
+        if (rc == STI_OK && !verify_raw(pk, dg, sig))
+            bad++;
+    }
+    size_t during = count_private_keys();
+    /* A lost session takes its copy along; the reopen makes a new one. */
+    int rcd = hsm_signer_test_drop_session(s);
+    SHA256((const unsigned char *)"after", 5, dg);
+    int rc2 = hsm_signer_sign(s, 0, dg, sig);
+    int ok2 = rc2 == STI_OK && verify_raw(pk, dg, sig);
+    size_t copies2 = hsm_signer_copies(s);
+    hsm_signer_close(s);
+    size_t after = count_private_keys();
+    EVP_PKEY_free(pk);
+    CHECK_INT(copies, 1);
+    CHECK_RC(arv, STI_OK);
+    CHECK_RC(trv, STI_OK);
+    CHECK_INT(ka.token_object, 0);
+    CHECK_INT(ta.token_object, 1);
+    CHECK_INT(ka.sensitive, 1);
+    CHECK_INT(ka.extractable, 0);
+    CHECK_INT(ka.sign, 1);
+    CHECK_RC(prv, STI_OK);
+    CHECK_INT(vrv, 0x11); /* CKR_ATTRIBUTE_SENSITIVE */
+    CHECK_RC(rc, STI_OK);
+    CHECK_INT(bad, 0);
+    CHECK(before != (size_t)-1);
+    CHECK_INT(during, before);
+    CHECK_INT(after, before);
+    CHECK_RC(rcd, STI_OK);
+    CHECK_RC(rc2, STI_OK);
+    CHECK(ok2);
+    CHECK_INT(copies2, 1);
+}
+
 TEST(sign_rejects_bad_key_index)
 {
     struct hsm_key_sel k = key_label(KEY1);
@@ -695,6 +764,7 @@ CHECK_MAIN(CASE(pin_file_mode_0644_is_refused), CASE(pin_file_0600_strips_one_tr
            CASE(token_init_then_found_by_label),
            CASE(keygen_returns_uncompressed_point_and_pubkey_agrees),
            CASE(keygen_duplicate_label_is_eexists), CASE(sign_200_digests_all_verify_with_openssl),
+           CASE(session_copy_signs_stays_sensitive_and_never_reaches_the_token),
            CASE(sign_rejects_bad_key_index), CASE(key_selected_by_id_only_signs),
            CASE(key_attrs_are_sensitive_non_extractable_sign_only),
            CASE(private_value_read_is_refused_by_token), CASE(wrong_pin_is_ehsm_login),

@@ -38,7 +38,8 @@ TEST(config_encodes_known_bytes)
                                    0x00, 0x04, '1', '2',  '3',  '4',         /* pin */
                                    0x00, 0x01,                               /* nkeys */
                                    0x00, 0x01, 'k', 0x00, 0x02, 0xab, 0xcd,  /* key */
-                                   0x00, 0x00, 0x03, 0xe8};                  /* verify 1000 */
+                                   0x00, 0x00, 0x03, 0xe8,                   /* verify 1000 */
+                                   0x00, 0x00, 0x00, 0x01};                  /* key copy */
     struct wp_config c, back;
     uint8_t out[WP_CONFIG_MAX];
     size_t len = 0;
@@ -53,6 +54,7 @@ TEST(config_encodes_known_bytes)
     c.keys[0].id[1] = 0xcd;
     c.keys[0].id_len = 2;
     c.verify_sample = 1000;
+    c.flags = WP_KEY_COPY;
     CHECK_RC(wp_config_encode(&c, out, sizeof out, &len), STI_OK);
     CHECK_INT(len, sizeof want);
     CHECK_MEM(out, want, sizeof want);
@@ -112,12 +114,18 @@ TEST(config_carries_verify_sample)
     size_t len = 0;
     fill_config(&c);
     c.verify_sample = 0xfedcba98;
+    c.flags = WP_KEY_COPY;
     CHECK_RC(wp_config_encode(&c, out, sizeof out, &len), STI_OK);
-    CHECK_MEM(out + len - 4, "\xfe\xdc\xba\x98", 4);
+    CHECK_MEM(out + len - 8, "\xfe\xdc\xba\x98\x00\x00\x00\x01", 8);
     CHECK_RC(wp_config_decode(out, len, &back), STI_OK);
     CHECK_INT(back.verify_sample, 0xfedcba98u);
-    /* A CONFIG without it (the layout before) is refused, not read as 0. */
+    CHECK_INT(back.flags, WP_KEY_COPY);
+    /* A CONFIG without the flags (the layout before) is refused, not read
+     * as 0. */
     CHECK_RC(wp_config_decode(out, len - 4, &back), STI_EPROTO_FRAME);
+    /* Flags this worker does not know are refused. */
+    out[len - 1] = 0x02;
+    CHECK_RC(wp_config_decode(out, len, &back), STI_EPROTO_FRAME);
 }
 
 TEST(config_decode_clears_previous_contents)
@@ -125,7 +133,7 @@ TEST(config_decode_clears_previous_contents)
     struct wp_config c;
     memset(&c, 0x41, sizeof c);
     CHECK_RC(wp_config_decode(LIT("\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                                             "\x00\x00\x00\x00"),
+                                             "\x00\x00\x00\x00\x00\x00\x00\x00"),
                                          &c),
              STI_OK);
     CHECK_STR(c.module, "");
@@ -135,6 +143,7 @@ TEST(config_decode_clears_previous_contents)
     CHECK_INT(c.nkeys, 0);
     CHECK_INT(c.keys[0].id_len, 0);
     CHECK_INT(c.verify_sample, 0);
+    CHECK_INT(c.flags, 0);
 }
 
 TEST(config_decode_rejects_empty_message)
@@ -154,7 +163,7 @@ TEST(config_decode_rejects_trailing_byte)
 {
     struct wp_config c;
     CHECK_RC(wp_config_decode(LIT("\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                                 "\x00\x00\x00\x00\x00"),
+                                 "\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
                              &c),
              STI_EPROTO_FRAME);
 }
@@ -207,8 +216,8 @@ static size_t cfg_bytes(uint8_t *p, size_t mod, size_t lab, size_t ser, size_t p
         memset(p + off, 0x5a, kid);
         off += kid;
     }
-    memset(p + off, 0, 4); /* verify_sample */
-    off += 4;
+    memset(p + off, 0, 8); /* verify_sample, flags */
+    off += 8;
     return off;
 }
 
@@ -316,7 +325,7 @@ TEST(config_decode_rejects_key_label_with_nul)
 {
     static struct wp_config c;
     size_t n = cfg_bytes(cfg_in, 1, 0, 0, 4, 1, 3, 1);
-    cfg_in[n - 4 - 3 - 2] = 0; /* middle byte of the key label */
+    cfg_in[n - 8 - 3 - 2] = 0; /* middle byte of the key label */
     CHECK_RC(wp_config_decode(cfg_in, n, &c), STI_EPROTO_FRAME);
 }
 
