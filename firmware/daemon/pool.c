@@ -1,4 +1,5 @@
 /* pool.c — the HSM worker pool on the I/O loop. */
+#define _GNU_SOURCE /* recvmmsg */
 #include "pool.h"
 
 #include <errno.h>
@@ -19,6 +20,8 @@
 #include "sti_err.h"
 
 #define POOL_BACKOFF_MIN_MS 50
+#define POOL_RECV_MSGS 16 /* worker messages taken per recvmmsg */
+#define POOL_MSG_MAX (WP_RESULT_MAX > WP_READY_MAX ? WP_RESULT_MAX : WP_READY_MAX)
 #define POOL_BACKOFF_MAX_MS 2000
 
 struct pool_job {
@@ -55,6 +58,7 @@ struct pool {
     struct wp_ready points;
     unsigned next_start; /* workers start one at a time (see pool_start) */
     struct pool_stats st;
+    uint8_t (*rx)[POOL_MSG_MAX]; /* POOL_RECV_MSGS messages from a worker */
 };
 
 static void pool_spawn(struct pool_worker *w);
@@ -278,23 +282,42 @@ static void pool_on_results(struct pool_worker *w, const uint8_t *msg, size_t n)
 static void pool_worker_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pool_worker *w = arg;
-    uint8_t msg[WP_RESULT_MAX > WP_READY_MAX ? WP_RESULT_MAX : WP_READY_MAX];
+    struct pool *p = w->p;
+    struct mmsghdr mh[POOL_RECV_MSGS];
+    struct iovec iov[POOL_RECV_MSGS];
     (void)what;
-    /* Drain every message that is there: one wake-up, many batches. */
-    for (int i = 0; i < 64 && w->state != W_DOWN; i++) {
-        ssize_t n = recv(fd, msg, sizeof msg, MSG_DONTWAIT);
+    /* Every message that is there, several per system call: one wake-up,
+     * many batches. Fewer than asked for means the socket is drained. */
+    for (int round = 0; round < 4 && w->state != W_DOWN; round++) {
+        memset(mh, 0, sizeof mh);
+        for (int i = 0; i < POOL_RECV_MSGS; i++) {
+            iov[i].iov_base = p->rx[i];
+            iov[i].iov_len = POOL_MSG_MAX;
+            mh[i].msg_hdr.msg_iov = &iov[i];
+            mh[i].msg_hdr.msg_iovlen = 1;
+        }
+        int n = recvmmsg(fd, mh, POOL_RECV_MSGS, MSG_DONTWAIT, NULL);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             break;
         if (n <= 0) {
             pool_worker_down(w, 0);
-            return;
+            break;
         }
-        if (msg[0] == WP_READY)
-            pool_on_ready(w, msg, (size_t)n);
-        else
-            pool_on_results(w, msg, (size_t)n);
+        for (int i = 0; i < n && w->state != W_DOWN; i++) {
+            size_t len = mh[i].msg_len;
+            if (len == 0) { /* the worker closed its end */
+                pool_worker_down(w, 0);
+                break;
+            }
+            if (p->rx[i][0] == WP_READY)
+                pool_on_ready(w, p->rx[i], len);
+            else
+                pool_on_results(w, p->rx[i], len);
+        }
+        if (n < POOL_RECV_MSGS)
+            break;
     }
-    pool_schedule_flush(w->p);
+    pool_schedule_flush(p);
 }
 
 static void *pool_thread_main(void *arg)
@@ -385,7 +408,8 @@ int pool_start(struct event_base *base, const struct pool_cfg *cfg, pool_result_
     p->q = calloc(p->qcap, sizeof *p->q);
     p->w = calloc(cfg->nworkers, sizeof *p->w);
     p->flush_ev = event_new(base, -1, 0, pool_flush_cb, p);
-    STI_CHECK(p->q && p->w && p->flush_ev, STI_ENOMEM);
+    p->rx = malloc(POOL_RECV_MSGS * sizeof *p->rx);
+    STI_CHECK(p->q && p->w && p->flush_ev && p->rx, STI_ENOMEM);
     p->st.workers = cfg->nworkers;
     for (unsigned i = 0; i < cfg->nworkers; i++) {
         struct pool_worker *w = &p->w[i];
@@ -430,6 +454,7 @@ void pool_free(struct pool *p)
         event_free(p->flush_ev);
     free(p->w);
     free(p->q);
+    free(p->rx);
     hsm_wipe(&p->cfg, sizeof p->cfg);
     munlock(&p->cfg, sizeof p->cfg);
     free(p);

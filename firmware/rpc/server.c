@@ -11,22 +11,37 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
 #include "sti_err.h"
 
+/* Bytes one read may take: many pipelined frames per wake-up. */
+#define RPC_READ_CHUNK 65536
+/* Answer buffers are freed once written; one this big is never kept. */
+#define RPC_OUT_MIN 4096
+
 struct rpc_conn {
     struct rpc_server *srv;
-    struct bufferevent *bev;
-    struct event *frame_timer;
+    int fd;
+    struct event *rev;         /* readable: persistent while reading */
+    struct event *wev;         /* writable: only while the peer's socket is full */
+    struct event *frame_timer; /* a partial frame is waiting (made when first needed) */
+    /* Bytes read but not handled: a partial frame, or frames held back
+     * while the connection is paused. NULL when there are none. */
+    uint8_t *in;
+    size_t in_len;
+    /* Answers not yet written: out[out_off, out_len). NULL when none. */
+    uint8_t *out;
+    size_t out_off, out_len, out_cap;
+    struct rpc_conn *dirty_prev, *dirty_next; /* on the server's flush list */
     uint32_t idx, gen;
     uint32_t pending;
-    int closing;
-    int paused;
-    int in_process;
+    uint8_t closing;       /* no more reading: free once nothing is owed */
+    uint8_t paused;        /* flow control: not reading until it drains */
+    uint8_t in_process;    /* inside conn_frames: not freed meanwhile */
+    uint8_t dirty;         /* on the flush list */
+    uint8_t write_blocked; /* waiting for wev */
     struct rpc_peer peer;
     void *udata;
 };
@@ -41,10 +56,16 @@ struct rpc_server {
     uint32_t *gens;
     uint32_t *free_idx;
     uint32_t nfree;
+    /* Connections with answers queued in this loop pass: written once, at
+     * the end of the pass, however many answers each got. */
+    struct rpc_conn *dirty;
+    struct event *flush_ev;
+    uint8_t *rbuf; /* RPC_READ_CHUNK + WIRE_MAX_REQUEST: what a read lands in */
     struct rpc_server_stats st;
 };
 
-static void conn_process(struct rpc_conn *c);
+static void conn_resume(struct rpc_conn *c);
+static void conn_write(struct rpc_conn *c);
 
 void rpc_server_cfg_defaults(struct rpc_server_cfg *cfg)
 {
@@ -59,30 +80,61 @@ void rpc_server_cfg_defaults(struct rpc_server_cfg *cfg)
     cfg->write_timeout_ms = 30000;
 }
 
-static size_t conn_outlen(struct rpc_conn *c)
+static size_t conn_outlen(const struct rpc_conn *c)
 {
-    return evbuffer_get_length(bufferevent_get_output(c->bev));
+    return c->out_len - c->out_off;
+}
+
+static void dirty_unlink(struct rpc_conn *c)
+{
+    if (!c->dirty)
+        return;
+    if (c->dirty_prev)
+        c->dirty_prev->dirty_next = c->dirty_next;
+    else
+        c->srv->dirty = c->dirty_next;
+    if (c->dirty_next)
+        c->dirty_next->dirty_prev = c->dirty_prev;
+    c->dirty_prev = c->dirty_next = NULL;
+    c->dirty = 0;
 }
 
 static void conn_free(struct rpc_conn *c)
 {
     struct rpc_server *s = c->srv;
+    dirty_unlink(c);
     s->slots[c->idx] = NULL;
     s->gens[c->idx]++;
     s->free_idx[s->nfree++] = c->idx;
     s->st.conns--;
+    if (c->rev)
+        event_free(c->rev);
+    if (c->wev)
+        event_free(c->wev);
     if (c->frame_timer)
         event_free(c->frame_timer);
-    bufferevent_free(c->bev);
+    close(c->fd);
+    free(c->in);
+    free(c->out);
     free(c);
 }
 
 /* Frees the connection once nothing more is owed to the peer: no request
- * in flight and no answer unsent. */
-static void conn_maybe_free(struct rpc_conn *c)
+ * in flight and no answer unsent. Returns 1 when it did. */
+static int conn_maybe_free(struct rpc_conn *c)
 {
-    if (c->closing && c->pending == 0 && conn_outlen(c) == 0)
+    if (c->closing && !c->in_process && c->pending == 0 && conn_outlen(c) == 0) {
         conn_free(c);
+        return 1;
+    }
+    return 0;
+}
+
+static void conn_stop_reading(struct rpc_conn *c)
+{
+    event_del(c->rev);
+    if (c->frame_timer)
+        event_del(c->frame_timer);
 }
 
 /* Answer a framing error; stop reading; close once every answer owed for
@@ -94,124 +146,54 @@ static void conn_fail(struct rpc_conn *c, const struct wire_hdr *h, int code)
     buf_wr_init(&w, frame, sizeof frame);
     if (wire_error_frame(&w, h ? (uint8_t)(h->op & 0x7f) : 0, h ? h->id : 0, (uint16_t)code,
                          sti_strerror(code)) == STI_OK)
-        bufferevent_write(c->bev, frame, w.off);
+        rpc_conn_send(c, frame, w.off);
     c->closing = 1;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    evbuffer_drain(in, evbuffer_get_length(in));
-    bufferevent_disable(c->bev, EV_READ);
-    if (c->frame_timer)
-        event_del(c->frame_timer);
+    free(c->in);
+    c->in = NULL;
+    c->in_len = 0;
+    conn_stop_reading(c);
 }
 
-static int conn_should_pause(struct rpc_conn *c)
+static int conn_should_pause(const struct rpc_conn *c)
 {
     const struct rpc_server_cfg *cfg = &c->srv->cfg;
     return c->pending >= cfg->max_pending || conn_outlen(c) > cfg->max_outbuf;
 }
 
-static void conn_pause(struct rpc_conn *c)
-{
-    if (!c->paused) {
-        c->paused = 1;
-        bufferevent_disable(c->bev, EV_READ);
-    }
-}
-
-static void conn_resume(struct rpc_conn *c)
-{
-    if (c->paused && !c->closing && !conn_should_pause(c)) {
-        c->paused = 0;
-        bufferevent_enable(c->bev, EV_READ);
-        conn_process(c);
-    }
-}
-
-/* Handles every complete frame in the input buffer, then arms the partial
- * frame timer if bytes of an incomplete frame remain. */
-static void conn_process(struct rpc_conn *c)
+/* Hands every complete frame of p[0, n) to the handler, stopping early when
+ * the connection pauses or closes. Returns the bytes consumed. */
+static size_t conn_frames(struct rpc_conn *c, const uint8_t *p, size_t n)
 {
     struct rpc_server *s = c->srv;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    if (c->in_process)
-        return;
+    size_t off = 0;
     c->in_process = 1;
-    int progress = 0;
     while (!c->closing) {
         if (conn_should_pause(c)) {
-            conn_pause(c);
+            if (!c->paused) {
+                c->paused = 1;
+                event_del(c->rev);
+            }
             break;
         }
-        size_t len = evbuffer_get_length(in);
-        if (len < WIRE_HDR_LEN)
+        if (n - off < WIRE_HDR_LEN)
             break;
-        uint8_t hb[WIRE_HDR_LEN];
         struct wire_hdr h;
-        evbuffer_copyout(in, hb, sizeof hb);
-        int rc = wire_hdr_decode(hb, WIRE_MAX_REQUEST, &h);
+        int rc = wire_hdr_decode(p + off, WIRE_MAX_REQUEST, &h);
         if (rc == STI_OK && (h.op & WIRE_RESPONSE_BIT || h.status != 0))
             rc = STI_EPROTO_FRAME;
         if (rc) {
             s->st.framing_errors++;
+            c->in_process = 0;
             conn_fail(c, &h, rc);
-            break;
+            return n;
         }
-        if (len < h.len)
+        if (n - off < h.len)
             break;
-        const uint8_t *frame = evbuffer_pullup(in, h.len);
-        s->h.on_frame(s->h.arg, c, &h, frame + WIRE_HDR_LEN, h.len - WIRE_HDR_LEN);
-        evbuffer_drain(in, h.len);
-        progress = 1;
+        s->h.on_frame(s->h.arg, c, &h, p + off + WIRE_HDR_LEN, h.len - WIRE_HDR_LEN);
+        off += h.len;
     }
     c->in_process = 0;
-    /* The timer measures how long one frame takes to arrive: a completed
-     * frame restarts it, so a busy client streaming frames is never cut. */
-    if (c->frame_timer) {
-        if (progress)
-            event_del(c->frame_timer);
-        if (!c->closing && evbuffer_get_length(in) > 0 && !c->paused) {
-            if (!event_pending(c->frame_timer, EV_TIMEOUT, NULL)) {
-                struct timeval tv = {c->srv->cfg.frame_timeout_ms / 1000,
-                                     (c->srv->cfg.frame_timeout_ms % 1000) * 1000};
-                event_add(c->frame_timer, &tv);
-            }
-        } else {
-            event_del(c->frame_timer);
-        }
-    }
-}
-
-static void conn_read_cb(struct bufferevent *bev, void *arg)
-{
-    (void)bev;
-    conn_process(arg);
-}
-
-static void conn_write_cb(struct bufferevent *bev, void *arg)
-{
-    struct rpc_conn *c = arg;
-    (void)bev;
-    if (c->closing) {
-        conn_maybe_free(c);
-        return;
-    }
-    conn_resume(c);
-}
-
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    struct rpc_conn *c = arg;
-    (void)bev;
-    if (what & BEV_EVENT_TIMEOUT)
-        c->srv->st.timeouts++;
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-        conn_free(c);
-    } else if (what & BEV_EVENT_EOF) {
-        /* Half-close: the peer sent all it will; answer what it asked. */
-        c->closing = 1;
-        if (c->frame_timer)
-            event_del(c->frame_timer);
-        conn_maybe_free(c);
-    }
+    return off;
 }
 
 static void conn_frame_timeout(evutil_socket_t fd, short what, void *arg)
@@ -221,6 +203,166 @@ static void conn_frame_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     c->srv->st.timeouts++;
     conn_free(c);
+}
+
+/* Keeps p[used, n) as the connection's unhandled input, and (re)arms the
+ * partial-frame timer: a completed frame restarts it, so a busy client
+ * streaming frames is never cut. */
+static int conn_keep_rest(struct rpc_conn *c, const uint8_t *p, size_t used, size_t n, int progress)
+{
+    size_t rest = c->closing ? 0 : n - used;
+    if (rest == 0) {
+        free(c->in);
+        c->in = NULL;
+    } else if (p == c->in) { /* the held-back input itself */
+        if (used)
+            memmove(c->in, c->in + used, rest);
+    } else { /* the read buffer: what was kept is in it already */
+        uint8_t *keep = realloc(c->in, rest);
+        if (!keep)
+            return STI_ENOMEM;
+        memcpy(keep, p + used, rest);
+        c->in = keep;
+    }
+    c->in_len = rest;
+    if (rest && !c->paused) {
+        if (!c->frame_timer) {
+            c->frame_timer = evtimer_new(c->srv->base, conn_frame_timeout, c);
+            if (!c->frame_timer)
+                return STI_ENOMEM;
+        }
+        if (progress)
+            event_del(c->frame_timer);
+        if (!event_pending(c->frame_timer, EV_TIMEOUT, NULL)) {
+            int ms = c->srv->cfg.frame_timeout_ms;
+            struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+            event_add(c->frame_timer, &tv);
+        }
+    } else if (c->frame_timer) {
+        event_del(c->frame_timer);
+    }
+    return STI_OK;
+}
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_conn *c = arg;
+    struct rpc_server *s = c->srv;
+    (void)what;
+    if (c->closing || c->paused)
+        return;
+    /* A partial frame kept from the last read goes first; it is shorter
+     * than one frame, so it always fits before the chunk. */
+    size_t have = c->in_len;
+    if (have)
+        memcpy(s->rbuf, c->in, have);
+    ssize_t r = recv(fd, s->rbuf + have, RPC_READ_CHUNK, 0);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        conn_free(c);
+        return;
+    }
+    if (r == 0) {
+        /* Half-close: the peer sent all it will; answer what it asked. */
+        c->closing = 1;
+        free(c->in);
+        c->in = NULL;
+        c->in_len = 0;
+        conn_stop_reading(c);
+        conn_maybe_free(c);
+        return;
+    }
+    size_t n = have + (size_t)r;
+    size_t used = conn_frames(c, s->rbuf, n);
+    if (conn_keep_rest(c, s->rbuf, used, n, used > 0) != STI_OK) {
+        conn_free(c);
+        return;
+    }
+    conn_maybe_free(c);
+}
+
+/* Frames held back while paused, then reading again. */
+static void conn_resume(struct rpc_conn *c)
+{
+    if (!c->paused || c->closing || conn_should_pause(c))
+        return;
+    c->paused = 0;
+    if (c->in_len) {
+        size_t used = conn_frames(c, c->in, c->in_len);
+        if (conn_keep_rest(c, c->in, used, c->in_len, used > 0) != STI_OK) {
+            conn_free(c);
+            return;
+        }
+        if (conn_maybe_free(c))
+            return;
+    }
+    if (!c->paused && !c->closing)
+        event_add(c->rev, NULL);
+}
+
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_conn *c = arg;
+    (void)fd;
+    if (what & EV_TIMEOUT) {
+        /* The peer has read nothing for write_timeout_ms. */
+        c->srv->st.timeouts++;
+        conn_free(c);
+        return;
+    }
+    conn_write(c);
+}
+
+/* Writes what is queued; waits for the socket if it is full. May free c. */
+static void conn_write(struct rpc_conn *c)
+{
+    dirty_unlink(c);
+    while (conn_outlen(c)) {
+        ssize_t w = send(c->fd, c->out + c->out_off, conn_outlen(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->wev) {
+                c->wev = event_new(c->srv->base, c->fd, EV_WRITE, conn_write_cb, c);
+                if (!c->wev) {
+                    conn_free(c);
+                    return;
+                }
+            }
+            int ms = c->srv->cfg.write_timeout_ms;
+            struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+            event_add(c->wev, &tv);
+            c->write_blocked = 1;
+            return;
+        }
+        if (w <= 0) {
+            conn_free(c); /* the peer is gone: nothing more can reach it */
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+    if (c->write_blocked) {
+        event_del(c->wev);
+        c->write_blocked = 0;
+    }
+    if (c->closing)
+        conn_maybe_free(c);
+    else
+        conn_resume(c);
+}
+
+/* End of a loop pass: one write per connection that got answers. */
+static void server_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rpc_server *s = arg;
+    (void)fd;
+    (void)what;
+    while (s->dirty)
+        conn_write(s->dirty);
 }
 
 static void server_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
@@ -241,19 +383,14 @@ static void server_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, str
         return;
     }
     evutil_make_socket_nonblocking(fd);
-    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    c->frame_timer = evtimer_new(s->base, conn_frame_timeout, c);
-    if (!c->bev || !c->frame_timer) {
-        if (c->bev)
-            bufferevent_free(c->bev);
-        else
-            close(fd);
-        if (c->frame_timer)
-            event_free(c->frame_timer);
+    c->fd = fd;
+    c->srv = s;
+    c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+    if (!c->rev) {
+        close(fd);
         free(c);
         return;
     }
-    c->srv = s;
     c->idx = s->free_idx[--s->nfree];
     c->gen = s->gens[c->idx];
     s->slots[c->idx] = c;
@@ -270,12 +407,7 @@ static void server_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, str
         c->peer.uid = (uid_t)-1;
         c->peer.gid = (gid_t)-1;
     }
-
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, s->cfg.max_outbuf / 2, 0);
-    struct timeval wt = {s->cfg.write_timeout_ms / 1000, (s->cfg.write_timeout_ms % 1000) * 1000};
-    bufferevent_set_timeouts(c->bev, NULL, &wt);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    event_add(c->rev, NULL);
 
     if (s->h.on_accept) {
         if (s->h.on_accept(s->h.arg, c, &c->peer) != STI_OK) {
@@ -331,7 +463,9 @@ int rpc_server_start(struct event_base *base, const struct rpc_server_cfg *cfg,
     s->slots = calloc(cfg->max_conns, sizeof *s->slots);
     s->gens = calloc(cfg->max_conns, sizeof *s->gens);
     s->free_idx = calloc(cfg->max_conns, sizeof *s->free_idx);
-    STI_CHECK(s->slots && s->gens && s->free_idx, STI_ENOMEM);
+    s->rbuf = malloc(RPC_READ_CHUNK + WIRE_MAX_REQUEST);
+    s->flush_ev = event_new(base, -1, 0, server_flush_cb, s);
+    STI_CHECK(s->slots && s->gens && s->free_idx && s->rbuf && s->flush_ev, STI_ENOMEM);
     for (uint32_t i = 0; i < cfg->max_conns; i++)
         s->free_idx[s->nfree++] = cfg->max_conns - 1 - i;
     if (cfg->listen_fd >= 0) {
@@ -369,9 +503,12 @@ void rpc_server_free(struct rpc_server *s)
         unlink(s->path);
         free(s->path);
     }
+    if (s->flush_ev)
+        event_free(s->flush_ev);
     free(s->slots);
     free(s->gens);
     free(s->free_idx);
+    free(s->rbuf);
     free(s);
 }
 
@@ -399,7 +536,38 @@ size_t rpc_server_unsent(const struct rpc_server *s)
 
 int rpc_conn_send(struct rpc_conn *c, const void *frame, size_t n)
 {
-    return bufferevent_write(c->bev, frame, n) == 0 ? STI_OK : STI_ENOMEM;
+    if (c->out_len + n > c->out_cap) {
+        /* Written bytes at the front are dropped before growing. */
+        if (c->out_off) {
+            memmove(c->out, c->out + c->out_off, conn_outlen(c));
+            c->out_len -= c->out_off;
+            c->out_off = 0;
+        }
+        size_t cap = c->out_cap ? c->out_cap : RPC_OUT_MIN;
+        while (cap < c->out_len + n)
+            cap *= 2;
+        if (cap != c->out_cap) {
+            uint8_t *p = realloc(c->out, cap);
+            if (!p)
+                return STI_ENOMEM;
+            c->out = p;
+            c->out_cap = cap;
+        }
+    }
+    memcpy(c->out + c->out_len, frame, n);
+    c->out_len += n;
+    if (!c->dirty && !c->write_blocked) {
+        struct rpc_server *s = c->srv;
+        c->dirty = 1;
+        c->dirty_prev = NULL;
+        c->dirty_next = s->dirty;
+        if (s->dirty)
+            s->dirty->dirty_prev = c;
+        s->dirty = c;
+        if (!event_pending(s->flush_ev, EV_TIMEOUT, NULL))
+            event_active(s->flush_ev, EV_TIMEOUT, 0);
+    }
+    return STI_OK;
 }
 
 void rpc_conn_hold(struct rpc_conn *c)
@@ -413,7 +581,7 @@ void rpc_conn_release(struct rpc_conn *c)
         c->pending--;
     if (c->closing)
         conn_maybe_free(c); /* c may be gone after this */
-    else
+    else if (!c->in_process)
         conn_resume(c);
 }
 
