@@ -2,8 +2,11 @@
 # test.sh — the whole test suite from a clean checkout: installs what is
 # missing, builds, and runs ctest twice: a gcc build (-Werror) and a clang
 # build with ASan+UBSan in which the libFuzzer targets also run briefly.
+# In between, the aarch64 cross-build must compile and link
+# (scripts/cross-build.sh: Debian's cross compiler and arm64 libraries).
 #   scripts/test.sh            everything
 #   STI_TEST_LABELS=unit scripts/test.sh   only tests with that ctest label
+#   STI_CROSS=0 scripts/test.sh            without the cross-build
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,6 +22,11 @@ echo "== build (gcc, -Werror)"
 bash scripts/build.sh build
 echo "== ctest (gcc)"
 (cd build && ctest --output-on-failure -j"$jobs" "${labels[@]}")
+
+if [[ ${STI_CROSS:-1} != 0 ]]; then
+  echo "== cross-build (aarch64, board linux)"
+  bash scripts/cross-build.sh build-aarch64
+fi
 
 echo "== build (clang, ASan+UBSan, libFuzzer)"
 CC=clang bash scripts/build.sh build-asan -DSTI_SANITIZE=ON -DSTI_FUZZ=ON \
