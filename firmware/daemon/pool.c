@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -59,6 +60,7 @@ struct pool {
     unsigned next_start; /* workers start one at a time (see pool_start) */
     struct pool_stats st;
     uint8_t (*rx)[POOL_MSG_MAX]; /* POOL_RECV_MSGS messages from a worker */
+    struct pool_threads *threads; /* thread workers' group */
 };
 
 static void pool_spawn(struct pool_worker *w);
@@ -320,10 +322,59 @@ static void pool_worker_cb(evutil_socket_t fd, short what, void *arg)
     pool_schedule_flush(p);
 }
 
+/* Thread workers of one pool still inside worker_run (the token library).
+ * They are detached, so a dying worker never blocks the loop; pool_free
+ * waits for its own ones to finish, so that the process does not run the
+ * token library's exit-time destructors while a worker is still closing
+ * its session. The group outlives the pool if a worker is slower than
+ * that wait (refs: the pool and each live thread). */
+struct pool_threads {
+    unsigned live, refs;
+};
+static pthread_mutex_t pool_threads_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_threads_cv = PTHREAD_COND_INITIALIZER;
+
+struct pool_thread_arg {
+    int fd;
+    struct pool_threads *grp;
+};
+
+static void pool_threads_put(struct pool_threads *g, int thread_done)
+{
+    pthread_mutex_lock(&pool_threads_mu);
+    if (thread_done)
+        g->live--;
+    int last = --g->refs == 0;
+    pthread_cond_broadcast(&pool_threads_cv);
+    pthread_mutex_unlock(&pool_threads_mu);
+    if (last)
+        free(g);
+}
+
 static void *pool_thread_main(void *arg)
 {
-    worker_run((int)(intptr_t)arg);
+    struct pool_thread_arg a = *(struct pool_thread_arg *)arg;
+    free(arg);
+    worker_run(a.fd);
+    pool_threads_put(a.grp, 1);
     return NULL;
+}
+
+/* Up to ms for the pool's thread workers to leave the token library. */
+static void pool_threads_wait(struct pool_threads *g, unsigned ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool_threads_mu);
+    while (g->live && pthread_cond_timedwait(&pool_threads_cv, &pool_threads_mu, &until) == 0)
+        ;
+    pthread_mutex_unlock(&pool_threads_mu);
 }
 
 static void pool_spawn(struct pool_worker *w)
@@ -351,8 +402,20 @@ static void pool_spawn(struct pool_worker *w)
         w->pid = pid;
     } else {
         pthread_t t;
-        if (pthread_create(&t, NULL, pool_thread_main, (void *)(intptr_t)sv[1]) != 0)
+        struct pool_thread_arg *ta = malloc(sizeof *ta);
+        if (!ta)
             goto fail;
+        ta->fd = sv[1];
+        ta->grp = p->threads;
+        pthread_mutex_lock(&pool_threads_mu);
+        p->threads->live++;
+        p->threads->refs++;
+        pthread_mutex_unlock(&pool_threads_mu);
+        if (pthread_create(&t, NULL, pool_thread_main, ta) != 0) {
+            free(ta);
+            pool_threads_put(p->threads, 1);
+            goto fail;
+        }
         pthread_detach(t);
         sv[1] = -1; /* the thread owns it now */
     }
@@ -409,7 +472,9 @@ int pool_start(struct event_base *base, const struct pool_cfg *cfg, pool_result_
     p->w = calloc(cfg->nworkers, sizeof *p->w);
     p->flush_ev = event_new(base, -1, 0, pool_flush_cb, p);
     p->rx = malloc(POOL_RECV_MSGS * sizeof *p->rx);
-    STI_CHECK(p->q && p->w && p->flush_ev && p->rx, STI_ENOMEM);
+    p->threads = calloc(1, sizeof *p->threads);
+    STI_CHECK(p->q && p->w && p->flush_ev && p->rx && p->threads, STI_ENOMEM);
+    p->threads->refs = 1;
     p->st.workers = cfg->nworkers;
     for (unsigned i = 0; i < cfg->nworkers; i++) {
         struct pool_worker *w = &p->w[i];
@@ -449,6 +514,12 @@ void pool_free(struct pool *p)
         if (w->respawn)
             event_free(w->respawn);
         free(w->fifo);
+    }
+    /* Thread workers saw their socket close: let them finish (a token
+     * that hangs is given 5 s). */
+    if (p->threads) {
+        pool_threads_wait(p->threads, 5000);
+        pool_threads_put(p->threads, 0);
     }
     if (p->flush_ev)
         event_free(p->flush_ev);
