@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # bench.sh — throughput and latency of stisignd against the token's own
 # ceiling, measured in one run on this machine.
-#   scripts/bench.sh [SECONDS]     (default 5 s per measurement)
-# Prints one table; its last line is "ratio to raw ceiling: X.XX" (the
-# daemon's best throughput over the best raw PKCS#11 loop of this run).
-# Also writes build/bench/results.txt and build/bench/latency.png.
+#   scripts/bench.sh [SECONDS]     (default 5 s per measurement; BENCH_RUNS=3)
+# Raw ceilings: stisign-rawbench in 1 thread, N threads and N processes,
+# each with the token's key object and with a session copy of it. Daemon:
+# process and thread workers at several connection counts and pipeline
+# depths; open-loop latency at fixed rates beside the token alone paced at
+# the same rates; memory with 1000 idle connections; start-up with 8
+# credentials. The ratio comes from BENCH_RUNS alternating runs of the best
+# daemon shape and the best raw loop (medians), so a shared machine whose
+# speed drifts moves both alike. Prints one table; its last line is
+# "ratio to raw ceiling: X.XX". Also writes build/bench/results.txt and
+# build/bench/latency.png.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-${BENCH_SECONDS:-5}}
@@ -55,16 +62,30 @@ done
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-# Raw ceilings: the token signing in a loop, sessions and key handles kept.
-rawbench() { # mode n -> median sigs/s over $runs runs
+# Raw ceilings: the token signing in a loop, sessions and key handles kept,
+# with the key object itself (token) and with a session copy of it (copy,
+# what the daemon's process workers sign with by default).
+rawbench() { # mode n keykind -> median sigs/s over $runs runs
+  local copy=""
+  [[ $3 == copy ]] && copy=--copy
   for _ in $(seq "$runs"); do
-    "$raw" --token bench --pin-file "$state/pin" --key k0 "--$1" "$2" --seconds "$secs" | field sigs_per_s
+    "$raw" --token bench --pin-file "$state/pin" --key k0 "--$1" "$2" --seconds "$secs" $copy |
+      field sigs_per_s
   done | median
 }
-raw1=$(rawbench threads 1)
-rawT=$(rawbench threads "$ncpu")
-rawP=$(rawbench procs "$ncpu")
-ceiling=$(printf '%s\n%s\n' "$rawT" "$rawP" | sort -n | tail -1)
+declare -A rawv
+best_raw=0
+for kind in token copy; do
+  for m in "threads 1" "threads $ncpu" "procs $ncpu"; do
+    set -- $m
+    rawv[$1.$2.$kind]=$(rawbench "$1" "$2" "$kind")
+    if awk "BEGIN {exit !(${rawv[$1.$2.$kind]} > $best_raw)}"; then
+      best_raw=${rawv[$1.$2.$kind]}
+      best_raw_args="--$1 $2"
+      [[ $kind == copy ]] && best_raw_args+=" --copy"
+    fi
+  done
+done
 
 start_daemon() { # workers mode [ncreds]
   local extra=""
@@ -99,10 +120,13 @@ CONF
   startup_ms=$(( (t1 - t0) / 1000000 ))
 }
 stop_daemon() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
-rss_kb() { # daemon + its workers
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# Proportional set size summed over the daemon and its workers: shared
+# library pages counted once in all, not once per process as RSS does.
+pss_total_kb() {
   local total=0 p
   for p in $pid $(pgrep -P "$pid" || true); do
-    total=$((total + $(awk '/VmRSS/ {print $2}' "/proc/$p/status")))
+    total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
   done
   echo $total
 }
@@ -113,12 +137,13 @@ bench() { "$stisign" bench --socket "$state/sign.sock" --seconds "$secs" "$@" ||
 table=$out/results.txt
 {
   echo "stisign benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -m), SoftHSM2 $(dpkg-query -W -f='${Version}' softhsm2)"
-  echo "each figure: median of $runs runs of ${secs} s (daemon rows: one run)"
+  echo "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r)"
+  echo "each raw figure: median of $runs runs of ${secs} s; daemon rows: one run"
   echo
-  printf '%-44s %12s\n' "raw CKM_ECDSA loop" "sigs/s"
-  printf '%-44s %12s\n' "  1 thread" "$raw1"
-  printf '%-44s %12s\n' "  $ncpu threads, one process" "$rawT"
-  printf '%-44s %12s\n' "  $ncpu processes" "$rawP"
+  printf '%-44s %12s %12s\n' "raw CKM_ECDSA loop (sigs/s)" "token key" "session copy"
+  printf '%-44s %12s %12s\n' "  1 thread" "${rawv[threads.1.token]}" "${rawv[threads.1.copy]}"
+  printf '%-44s %12s %12s\n' "  $ncpu threads, one process" "${rawv[threads.$ncpu.token]}" "${rawv[threads.$ncpu.copy]}"
+  printf '%-44s %12s %12s\n' "  $ncpu processes" "${rawv[procs.$ncpu.token]}" "${rawv[procs.$ncpu.copy]}"
   echo
 } | tee "$table"
 
@@ -126,50 +151,75 @@ best=0
 for mode in process thread; do
   start_daemon "$ncpu" "$mode"
   printf '%-44s %12s %8s %8s\n' "stisignd, $ncpu $mode workers (conns x depth)" "sigs/s" "p50 us" "p99 us" | tee -a "$table"
-  for cd in "1 1" "1 32" "4 32" "16 16" "64 4"; do
+  for cd in "1 1" "1 32" "1 128" "4 32" "16 16" "64 4"; do
     set -- $cd
     line=$(bench --connections "$1" --pipeline "$2")
     r=$(echo "$line" | field sigs_per_s)
     printf '%-44s %12s %8s %8s\n' "  $1 x $2" "$r" "$(echo "$line" | field p50_us)" \
       "$(echo "$line" | field p99_us)" | tee -a "$table"
     if [[ $mode == process ]] && [[ $cd == "1 1" ]]; then unloaded_p50=$(echo "$line" | field p50_us); fi
-    if awk "BEGIN {exit !($r > $best)}"; then best=$r; best_mode=$mode; fi
+    if awk "BEGIN {exit !($r > $best)}"; then best=$r; best_mode=$mode; best_shape=$cd; fi
   done
   stop_daemon
 done
 
-# Open loop at fixed rates against the better shape: latency vs offered load.
+# The ratio: the best daemon shape and the best raw loop, run in turns
+# ($runs pairs), so that a machine whose speed drifts during the run (a
+# shared VM) moves both sides alike. Medians of each side.
 start_daemon "$ncpu" "$best_mode"
-echo | tee -a "$table"
-printf '%-44s %12s %8s %8s %8s\n' "open loop, 16 conns, offered rate" "achieved" "p50 us" "p99 us" "p99.9" | tee -a "$table"
+set -- $best_shape
+pair_d=() pair_r=()
+for _ in $(seq "$runs"); do
+  pair_r+=("$("$raw" --token bench --pin-file "$state/pin" --key k0 $best_raw_args --seconds "$secs" | field sigs_per_s)")
+  pair_d+=("$(bench --connections "$1" --pipeline "$2" | field sigs_per_s)")
+done
+ratio_raw=$(printf '%s\n' "${pair_r[@]}" | median)
+ratio_daemon=$(printf '%s\n' "${pair_d[@]}" | median)
+stop_daemon
+
+# Open loop at fixed rates against the better shape: latency vs offered
+# load, beside the token alone at the same rates (the best raw loop, paced).
+start_daemon "$ncpu" "$best_mode"
+{
+  echo
+  printf '%-36s %9s %8s %8s %8s  %s\n' "open loop, 16 conns, offered rate" "achieved" "p50 us" "p99 us" "p99.9" \
+    "token alone: p50 / p99 us"
+} | tee -a "$table"
 : >"$out/latency.dat"
 for pct in 10 25 50 75 90; do
   rate=$(awk "BEGIN {printf \"%d\", $best * $pct / 100}")
   line=$(bench --connections 16 --rate "$rate")
-  printf '%-44s %12s %8s %8s %8s\n' "  $pct% of max = $rate/s" "$(echo "$line" | field sigs_per_s)" \
+  rline=$("$raw" --token bench --pin-file "$state/pin" --key k0 $best_raw_args --seconds "$secs" --rate "$rate")
+  printf '%-36s %9s %8s %8s %8s  %s / %s\n' "  $pct% of max = $rate/s" "$(echo "$line" | field sigs_per_s)" \
     "$(echo "$line" | field p50_us)" "$(echo "$line" | field p99_us)" "$(echo "$line" | field p999_us)" \
-    | tee -a "$table"
-  echo "$rate $(echo "$line" | field p50_us) $(echo "$line" | field p99_us)" >>"$out/latency.dat"
+    "$(echo "$rline" | field p50_us)" "$(echo "$rline" | field p99_us)" | tee -a "$table"
+  echo "$rate $(echo "$line" | field p50_us) $(echo "$line" | field p99_us) $(echo "$rline" | field p50_us) $(echo "$rline" | field p99_us)" >>"$out/latency.dat"
 done
 stop_daemon
 start_daemon "$ncpu" "$best_mode" 8
 startup8_ms=$startup_ms
-idle_rss=$(rss_kb)
+idle_rss=$(rss_kb "$pid")
 python3 "$root/scripts/hold_connections.py" "$state/sign.sock" 1000 60 &
 holder=$!
 sleep 3
-conn_rss=$(rss_kb)
+conn_rss=$(rss_kb "$pid")
+conn_workers_rss=$(for w in $(pgrep -P "$pid"); do rss_kb "$w"; done | tr '\n' ' ')
+conn_pss=$(pss_total_kb)
 kill "$holder"; wait "$holder" 2>/dev/null || true; holder=
 stop_daemon
 {
   echo
-  printf '%-44s %12s\n' "RSS daemon+workers, idle (KiB)" "$idle_rss"
-  printf '%-44s %12s\n' "RSS with 1000 idle connections (KiB)" "$conn_rss"
-  printf '%-44s %12s\n' "start to first signature (ms, 8 credentials)" "$startup8_ms"
-  printf '%-44s %12s\n' "unloaded single request p50 (us)" "${unloaded_p50:-?}"
-  printf '%-44s %12s\n' "best daemon shape" "$best_mode workers"
+  printf '%-52s %12s\n' "RSS of the I/O loop process, idle (KiB)" "$idle_rss"
+  printf '%-52s %12s\n' "RSS of the I/O loop process, 1000 idle conns (KiB)" "$conn_rss"
+  printf '%-52s %12s\n' "RSS of each HSM worker process (KiB)" "$conn_workers_rss"
+  printf '%-52s %12s\n' "PSS loop + workers, 1000 idle conns (KiB)" "$conn_pss"
+  printf '%-52s %12s\n' "start to first signature (ms, 8 credentials)" "$startup8_ms"
+  printf '%-52s %12s\n' "unloaded single request p50 (us)" "${unloaded_p50:-?}"
+  printf '%-52s %12s\n' "best daemon shape" "$best_mode workers, $best_shape (conns x depth)"
+  printf '%-52s %12s\n' "ratio pairs: best raw loop ($best_raw_args)" "${pair_r[*]}"
+  printf '%-52s %12s\n' "ratio pairs: stisignd" "${pair_d[*]}"
   echo
-  printf 'ratio to raw ceiling: %.2f\n' "$(awk "BEGIN {print $best / $ceiling}")"
+  printf 'ratio to raw ceiling: %.2f\n' "$(awk "BEGIN {print $ratio_daemon / $ratio_raw}")"
 } | tee -a "$table"
 
 if command -v gnuplot >/dev/null; then
@@ -182,7 +232,9 @@ set ylabel "latency (us, log scale)"
 set key top left
 set grid
 set logscale y
-plot "$out/latency.dat" using 1:2 with linespoints title "p50", \
-     "$out/latency.dat" using 1:3 with linespoints title "p99"
+plot "$out/latency.dat" using 1:2 with linespoints title "stisignd p50", \
+     "$out/latency.dat" using 1:3 with linespoints title "stisignd p99", \
+     "$out/latency.dat" using 1:4 with linespoints dashtype 2 title "token alone p50", \
+     "$out/latency.dat" using 1:5 with linespoints dashtype 2 title "token alone p99"
 GP
 fi
