@@ -11,6 +11,7 @@
  * active). A boot that finds "X 1" falls back: the trial never confirmed.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,9 +139,17 @@ int bsp_image_verify(const uint8_t *img, size_t n, const char *vendor_pem, uint3
 
 /* ---- slots ---- */
 
-static char g_boot;     /* the slot booted: 'a', 'b', 0 = factory */
-static int g_trial;     /* this boot is the trial of g_boot */
-static char g_rollback; /* this boot fell back from that slot */
+/* Two threads of the daemon use the slots: the loop (the automatic
+ * confirm, status) and the admin thread (the console's update commands).
+ * g_mu guards the g_ variables and the small slot files; an install reads
+ * and verifies the image and writes it into the slot not booted outside
+ * the lock (nothing else touches that slot; g_installing keeps installs
+ * one at a time), so the loop never waits for an image check. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_boot;      /* the slot booted: 'a', 'b', 0 = factory */
+static int g_trial;      /* this boot is the trial of g_boot */
+static char g_rollback;  /* this boot fell back from that slot */
+static int g_installing; /* an install is writing the slot not booted */
 
 static int slot_path(char *out, size_t cap, const char *leaf)
 {
@@ -201,10 +210,19 @@ static uint32_t slot_version(char slot)
     return v;
 }
 
+/* The booted slot's image is never rewritten while it runs: read unlocked. */
+static uint32_t running_version(char boot)
+{
+    uint32_t v = boot ? slot_version(boot) : 0;
+    return v ? v : BSP_VERSION(STI_FW_MAJOR, STI_FW_MINOR, STI_FW_PATCH);
+}
+
 uint32_t bsp_running_version(void)
 {
-    uint32_t v = g_boot ? slot_version(g_boot) : 0;
-    return v ? v : BSP_VERSION(STI_FW_MAJOR, STI_FW_MINOR, STI_FW_PATCH);
+    pthread_mutex_lock(&g_mu);
+    char boot = g_boot;
+    pthread_mutex_unlock(&g_mu);
+    return running_version(boot);
 }
 
 static char read_active(void)
@@ -215,7 +233,7 @@ static char read_active(void)
     return buf[0] == 'a' || buf[0] == 'b' ? buf[0] : 0;
 }
 
-void bsp_slots_boot(int commit)
+static void slots_boot(int commit)
 {
     char path[BSP_PATH_MAX + 32], buf[32], slot;
     unsigned tries;
@@ -252,6 +270,13 @@ void bsp_slots_boot(int commit)
     g_rollback = slot;
 }
 
+void bsp_slots_boot(int commit)
+{
+    pthread_mutex_lock(&g_mu);
+    slots_boot(commit);
+    pthread_mutex_unlock(&g_mu);
+}
+
 void bsp_boot(void)
 {
     bsp_slots_boot(1);
@@ -279,18 +304,32 @@ int bsp_update_install(const char *img_path, char *why, size_t cap)
         pem[k] = 0;
         key = pem;
     }
-    if (g_trial) {
+    pthread_mutex_lock(&g_mu);
+    char boot = g_boot;
+    int trial = g_trial, busy = g_installing;
+    if (!trial && !busy)
+        g_installing = 1;
+    pthread_mutex_unlock(&g_mu);
+    if (trial) {
         snprintf(why, cap, "slot %c is on trial: confirm it or reboot before the next update",
-                 g_boot);
+                 boot);
         return BSP_UPD_EBUSY;
     }
+    if (busy) {
+        snprintf(why, cap, "another update is being installed");
+        return BSP_UPD_EBUSY;
+    }
+    /* From here on g_trial stays 0 (only a boot sets it) and g_boot stays
+     * boot: the slot not booted is this install's alone. */
     uint8_t *img = read_all(img_path, &n);
+    int rc = BSP_UPD_OK;
     if (!img) {
         snprintf(why, cap, "%s: %s", img_path, strerror(errno));
-        return BSP_UPD_EIO;
+        rc = BSP_UPD_EIO;
+        goto out;
     }
-    int rc = bsp_image_verify(img, n, key, bsp_running_version(), &h, why, cap);
-    char slot = g_boot == 'a' ? 'b' : 'a';
+    rc = bsp_image_verify(img, n, key, running_version(boot), &h, why, cap);
+    char slot = boot == 'a' ? 'b' : 'a';
     if (rc == BSP_UPD_OK) {
         snprintf(leaf, sizeof leaf, "%c", slot);
         mkdir(path, 0700);
@@ -304,7 +343,10 @@ int bsp_update_install(const char *img_path, char *why, size_t cap)
         } else {
             slot_path(path, sizeof path, "pending");
             snprintf(buf, sizeof buf, "%c 0\n", slot);
-            if (bsp_file_write(path, buf, strlen(buf)) != STI_OK) {
+            pthread_mutex_lock(&g_mu);
+            int wrc = bsp_file_write(path, buf, strlen(buf));
+            pthread_mutex_unlock(&g_mu);
+            if (wrc != STI_OK) {
                 snprintf(why, cap, "cannot mark slot %c pending", slot);
                 rc = BSP_UPD_EIO;
             } else {
@@ -315,36 +357,54 @@ int bsp_update_install(const char *img_path, char *why, size_t cap)
             }
         }
     }
+out:
     free(img);
+    pthread_mutex_lock(&g_mu);
+    g_installing = 0;
+    pthread_mutex_unlock(&g_mu);
     return rc;
 }
 
 int bsp_update_confirm(void)
 {
     char path[BSP_PATH_MAX + 32], buf[4];
+    int rc = STI_OK;
+    pthread_mutex_lock(&g_mu);
     if (!g_trial)
-        return STI_OK;
+        goto out;
+    rc = STI_ECONFIG;
     if (slot_path(path, sizeof path, "active"))
-        return STI_ECONFIG;
+        goto out;
     snprintf(buf, sizeof buf, "%c\n", g_boot);
+    rc = STI_EIO;
     if (bsp_file_write(path, buf, strlen(buf)) != STI_OK)
-        return STI_EIO;
+        goto out;
     slot_path(path, sizeof path, "pending");
     remove(path);
     g_trial = 0;
-    return STI_OK;
+    rc = STI_OK;
+out:
+    pthread_mutex_unlock(&g_mu);
+    return rc;
 }
 
 void bsp_update_status(char *out, size_t cap)
 {
     char path[BSP_PATH_MAX + 32], buf[32], v[16];
-    char active = read_active(), pending = 0;
+    char active, pending = 0, boot, rollback;
+    int trial;
+    pthread_mutex_lock(&g_mu);
+    boot = g_boot;
+    trial = g_trial;
+    rollback = g_rollback;
+    active = read_active();
     if (!slot_path(path, sizeof path, "pending") && bsp_file_read(path, buf, sizeof buf) == STI_OK)
         pending = buf[0];
-    bsp_version_str(bsp_running_version(), v, sizeof v);
+    pthread_mutex_unlock(&g_mu);
+    bsp_version_str(running_version(boot), v, sizeof v);
     snprintf(out, cap, "running=%s version=%s trial=%s active=%s pending=%s rollback=%s",
-             g_boot == 'a' ? "a" : g_boot == 'b' ? "b" : "factory", v, g_trial ? "yes" : "no",
+             boot == 'a' ? "a" : boot == 'b' ? "b" : "factory", v, trial ? "yes" : "no",
              active == 'a' ? "a" : active == 'b' ? "b" : "factory",
              pending == 'a' ? "a" : pending == 'b' ? "b" : "none",
-             g_rollback == 'a' ? "a" : g_rollback == 'b' ? "b" : "none");
+             rollback == 'a' ? "a" : rollback == 'b' ? "b" : "none");
 }

@@ -155,8 +155,14 @@ void bsp_version_str(uint32_t v, char *out, size_t cap);
 /* The version running now: the booted slot's image, else the build's. */
 uint32_t bsp_running_version(void);
 
-/* A/B slots: verify the image file at path and write it into the slot
- * not booted, marked pending: the next boot is a trial of it. */
+/* A/B slots. bsp_update_install, _confirm, _status and
+ * bsp_running_version may be called from any thread (the daemon's loop
+ * confirms, its admin thread installs for the console); an install does
+ * its slow part (reading, verifying, writing the image) without holding
+ * up the others. */
+/* Verify the image file at path and write it into the slot not booted,
+ * marked pending: the next boot is a trial of it. BSP_UPD_EBUSY while this
+ * boot is a trial or another install runs. */
 int bsp_update_install(const char *path, char *why, size_t cap);
 /* The running image works: a trial boot becomes the active slot. */
 int bsp_update_confirm(void);

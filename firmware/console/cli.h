@@ -91,6 +91,16 @@ struct cli_ops {
     void (*ca_revoke)(void *arg, const char *serial, const char *reason, struct cli_done done);
     void (*ca_crl)(void *arg, struct cli_done done);
     void (*ca_show)(void *arg, struct cli_done done);
+    /* Signed firmware updates (docs/update-image.md). update_status: the
+     * running version and the A/B slots. update_install: path is an
+     * absolute path on the appliance; the image is verified and written
+     * into the slot not booted, for a trial at the next boot; STI_EUPDATE
+     * when refused, the text giving the reason and the board's BSP_UPD_*
+     * code. update_confirm: the running trial image becomes the active
+     * slot; STI_OK with a text saying so when nothing is on trial. */
+    void (*update_status)(void *arg, struct cli_done done);
+    void (*update_install)(void *arg, const char *path, struct cli_done done);
+    void (*update_confirm)(void *arg, struct cli_done done);
 };
 
 struct cli_cfg {

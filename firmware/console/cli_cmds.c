@@ -40,6 +40,9 @@ static void cmd_ca_self_issue(struct cli *c, int argc, char **argv);
 static void cmd_ca_revoke(struct cli *c, int argc, char **argv);
 static void cmd_ca_crl(struct cli *c, int argc, char **argv);
 static void cmd_ca_show(struct cli *c, int argc, char **argv);
+static void cmd_update_status(struct cli *c, int argc, char **argv);
+static void cmd_update_install(struct cli *c, int argc, char **argv);
+static void cmd_update_confirm(struct cli *c, int argc, char **argv);
 
 static const struct cli_cmd cmds[] = {
     {"help", 0, 0, 3, "help [COMMAND]", "list the commands, or explain one", cmd_help},
@@ -93,6 +96,14 @@ static const struct cli_cmd cmds[] = {
      cmd_ca_revoke},
     {"ca crl", 1, 0, 0, "ca crl", "a CRL of every revocation, signed on the token (prints PEM)",
      cmd_ca_crl},
+    {"update status", 1, 0, 0, "update status",
+     "firmware: running version, A/B slots, pending trial, last fall back", cmd_update_status},
+    {"update install", 1, 1, 1, "update install PATH",
+     "verify a signed update image file (e.g. /media/usb/x.img); installed for the next boot",
+     cmd_update_install},
+    {"update confirm", 1, 0, 0, "update confirm",
+     "keep the running trial image now (it also confirms itself once healthy)",
+     cmd_update_confirm},
     {"passphrase", 1, 0, 0, "passphrase", "change the admin passphrase", cmd_passphrase},
     {"factory-reset", 1, 0, 0, "factory-reset",
      "destroy the keys on the token and wipe the store (asks a typed confirmation)",
@@ -785,6 +796,51 @@ static void cmd_ca_show(struct cli *c, int argc, char **argv)
         return;
     start_op(c);
     c->ops.ca_show(c->ops.arg, cli_done_for(c));
+}
+
+/* ---- firmware updates ---- */
+
+static int update_missing(struct cli *c, const void *op)
+{
+    if (op)
+        return 0;
+    cli_err(c, STI_EINTERNAL, "update");
+    return 1;
+}
+
+static void cmd_update_status(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    if (update_missing(c, (const void *)c->ops.update_status))
+        return;
+    start_op(c);
+    c->ops.update_status(c->ops.arg, cli_done_for(c));
+}
+
+static void cmd_update_install(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    /* Absolute: the daemon's working directory means nothing at the console. */
+    if (argv[0][0] != '/' || argv[0][1] == '\0') {
+        cli_puts(c, "% Image: an absolute path to an image file on the appliance, e.g. "
+                    "/media/usb/stisign-1.2.3.img\n");
+        return;
+    }
+    if (update_missing(c, (const void *)c->ops.update_install))
+        return;
+    start_op(c);
+    c->ops.update_install(c->ops.arg, argv[0], cli_done_for(c));
+}
+
+static void cmd_update_confirm(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    if (update_missing(c, (const void *)c->ops.update_confirm))
+        return;
+    start_op(c);
+    c->ops.update_confirm(c->ops.arg, cli_done_for(c));
 }
 
 /* ---- commands that waited for input ---- */

@@ -86,6 +86,7 @@
     X(STI_EAUTH, 702, "authentication failed")                                                     \
     X(STI_ELOCKED, 703, "locked out, try later")                                                   \
     X(STI_ECLOCK, 704, "clock not trustworthy")                                                    \
+    X(STI_EUPDATE, 705, "firmware update refused")                                                 \
     /* internal */                                                                                 \
     X(STI_ENOMEM, 900, "out of memory")                                                            \
     X(STI_EINTERNAL, 901, "internal error")

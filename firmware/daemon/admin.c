@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 
 #include <openssl/objects.h>
 
+#include "bsp.h"
 #include "ca.h"
 #include "hsm.h"
 #include "hsm_p11.h"
@@ -50,6 +52,9 @@ enum job_kind {
     J_CA_REVOKE,
     J_CA_CRL,
     J_CA_SHOW,
+    J_UPD_STATUS,
+    J_UPD_INSTALL,
+    J_UPD_CONFIRM,
 };
 
 struct job {
@@ -71,6 +76,9 @@ struct job {
     int reload;      /* ask the daemon to reload, then wait for it */
     X509 *want_leaf; /* import: the running table must hold this leaf */
     long days;       /* ca policy */
+    int health;      /* update confirm: the health state when asked (loop side) */
+    /* When set, the audit log's result instead of "ok" / "failed CODE". */
+    char audit_res[256];
 };
 
 struct admin {
@@ -1039,6 +1047,180 @@ out:
     return rc;
 }
 
+/* ---- firmware updates (docs/update-image.md) ---- */
+
+static const char *upd_name(int urc)
+{
+    switch (urc) {
+    case BSP_UPD_OK:
+        return "BSP_UPD_OK";
+    case BSP_UPD_EFORMAT:
+        return "BSP_UPD_EFORMAT";
+    case BSP_UPD_EUNSIGNED:
+        return "BSP_UPD_EUNSIGNED";
+    case BSP_UPD_ETAMPERED:
+        return "BSP_UPD_ETAMPERED";
+    case BSP_UPD_ESIG:
+        return "BSP_UPD_ESIG";
+    case BSP_UPD_EDOWNGRADE:
+        return "BSP_UPD_EDOWNGRADE";
+    case BSP_UPD_EKEY:
+        return "BSP_UPD_EKEY";
+    case BSP_UPD_EIO:
+        return "BSP_UPD_EIO";
+    case BSP_UPD_ENOSTATE:
+        return "BSP_UPD_ENOSTATE";
+    case BSP_UPD_EBUSY:
+        return "BSP_UPD_EBUSY";
+    default:
+        return "BSP_UPD_E?";
+    }
+}
+
+/* The fields of bsp_update_status's line ("running=a version=1.2.3 ..."). */
+struct upd_slots {
+    char line[256];
+    char running[16], version[16], trial[8], active[16], pending[16], rollback[16];
+};
+
+static void upd_field(const char *line, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    out[0] = '\0';
+    for (const char *p = line; *p;) {
+        size_t n = strcspn(p, " ");
+        if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            snprintf(out, cap, "%.*s", (int)(n - kl - 1), p + kl + 1);
+            return;
+        }
+        p += n;
+        p += *p == ' ';
+    }
+}
+
+static void upd_slots_read(struct upd_slots *s)
+{
+    bsp_update_status(s->line, sizeof s->line);
+    upd_field(s->line, "running", s->running, sizeof s->running);
+    upd_field(s->line, "version", s->version, sizeof s->version);
+    upd_field(s->line, "trial", s->trial, sizeof s->trial);
+    upd_field(s->line, "active", s->active, sizeof s->active);
+    upd_field(s->line, "pending", s->pending, sizeof s->pending);
+    upd_field(s->line, "rollback", s->rollback, sizeof s->rollback);
+}
+
+/* "slot a" or "the factory image", for sentences. */
+static const char *upd_slot_words(const char *slot, char *buf, size_t cap)
+{
+    if (strcmp(slot, "a") == 0 || strcmp(slot, "b") == 0)
+        snprintf(buf, cap, "slot %s", slot);
+    else
+        snprintf(buf, cap, "the factory image");
+    return buf;
+}
+
+static int do_update_status(struct admin *a, struct job *j, FILE *out)
+{
+    struct upd_slots s;
+    char w1[32], w2[32];
+    (void)a;
+    (void)j;
+    upd_slots_read(&s);
+    int trial = strcmp(s.trial, "yes") == 0;
+    fprintf(out, "Firmware:     %s, %s%s\n", s.version, upd_slot_words(s.running, w1, sizeof w1),
+            trial ? ", on trial" : "");
+    fprintf(out, "Slots:        %s\n", s.line);
+    if (trial)
+        fprintf(out,
+                "Trial:        not confirmed yet: it confirms itself once the self-test passed\n"
+                "              and it serves, or now with update confirm. A boot before that\n"
+                "              falls back to %s.\n",
+                upd_slot_words(s.active, w2, sizeof w2));
+    else if (strcmp(s.pending, "none") != 0)
+        fprintf(out, "Next boot:    a trial of %s (installed; restart the appliance to run it)\n",
+                upd_slot_words(s.pending, w2, sizeof w2));
+    else
+        fprintf(out, "Next boot:    the same image\n");
+    if (strcmp(s.rollback, "none") != 0)
+        fprintf(out, "Fell back:    this boot fell back from %s: its trial never confirmed\n",
+                upd_slot_words(s.rollback, w2, sizeof w2));
+    return STI_OK;
+}
+
+static int do_update_install(struct admin *a, struct job *j, FILE *out)
+{
+    struct upd_slots s;
+    struct stat sb;
+    char why[512], w[32];
+    int urc;
+    (void)a;
+    /* bsp_update_install reads whatever it is given: not a FIFO (it would
+     * block this thread for good) or a device. A path that does not exist
+     * is the board's to report, after its own checks. */
+    int st = stat(j->name, &sb);
+    if (st == 0 && !S_ISREG(sb.st_mode)) {
+        snprintf(why, sizeof why, "%.400s: not a regular file", j->name);
+        urc = BSP_UPD_EIO;
+    } else if (st == 0 && (uint64_t)sb.st_size > (uint64_t)BSP_IMG_HDR_LEN + BSP_IMG_MAX_PAYLOAD) {
+        snprintf(why, sizeof why, "not an update image (larger than %u MiB)",
+                 BSP_IMG_MAX_PAYLOAD >> 20);
+        urc = BSP_UPD_EFORMAT;
+    } else {
+        urc = bsp_update_install(j->name, why, sizeof why);
+    }
+    upd_slots_read(&s);
+    if (urc != BSP_UPD_OK) {
+        fprintf(out, "Not installed: %s (%s %d).\n", why, upd_name(urc), urc);
+        if (urc == BSP_UPD_EBUSY && strcmp(s.trial, "yes") == 0)
+            fprintf(out, "To keep the running trial image: update confirm.\n");
+        fprintf(out, "The update slots are unchanged.\n");
+        snprintf(j->audit_res, sizeof j->audit_res, "refused %s %d: %s", upd_name(urc), urc, why);
+        return STI_EUPDATE;
+    }
+    if (why[0] >= 'a' && why[0] <= 'z')
+        why[0] = (char)(why[0] - 'a' + 'A');
+    fprintf(out, "%s.\n", why);
+    fprintf(out,
+            "Next: restart the appliance. Its next boot is a trial of the new image: it\n"
+            "confirms itself once the self-test passed and it serves (or: update confirm).\n"
+            "A trial that never confirms falls back to %s at the boot after.\n",
+            upd_slot_words(s.active, w, sizeof w));
+    fprintf(out, "Slots:        %s\n", s.line);
+    snprintf(j->audit_res, sizeof j->audit_res, "ok: %s", why);
+    return STI_OK;
+}
+
+static int do_update_confirm(struct admin *a, struct job *j, FILE *out)
+{
+    struct upd_slots s;
+    char w[32];
+    (void)a;
+    upd_slots_read(&s);
+    if (strcmp(s.trial, "yes") != 0) {
+        fprintf(out, "Nothing to confirm: the running image (%s, %s) is not on trial.\n", s.version,
+                upd_slot_words(s.running, w, sizeof w));
+        fprintf(out, "Slots:        %s\n", s.line);
+        snprintf(j->audit_res, sizeof j->audit_res, "ok: nothing to confirm");
+        return STI_OK;
+    }
+    int rc = bsp_update_confirm();
+    if (rc) {
+        fprintf(out, "The trial of %s could not be confirmed: the slot files cannot be written.\n",
+                upd_slot_words(s.running, w, sizeof w));
+        return rc;
+    }
+    fprintf(out, "Confirmed: %s (%s) is the active image now; later boots keep it.\n",
+            upd_slot_words(s.running, w, sizeof w), s.version);
+    if (j->health != 0)
+        fprintf(out, "Note: confirmed by hand while health is %s: %s\n",
+                j->health == 1 ? "degraded" : "down", j->subject[0] ? j->subject : "see the log");
+    snprintf(j->audit_res, sizeof j->audit_res, "ok: %s %s confirmed%s", w, s.version,
+             j->health ? " by hand while not healthy" : "");
+    upd_slots_read(&s);
+    fprintf(out, "Slots:        %s\n", s.line);
+    return STI_OK;
+}
+
 static void run_job(struct admin *a, struct job *j)
 {
     char action[2048];
@@ -1126,15 +1308,36 @@ static void run_job(struct admin *a, struct job *j)
         j->rc = do_ca_show(a, j, out);
         snprintf(action, sizeof action, "show ca");
         break;
+    case J_UPD_STATUS:
+        j->rc = do_update_status(a, j, out);
+        snprintf(action, sizeof action, "update status");
+        break;
+    case J_UPD_INSTALL:
+        j->rc = do_update_install(a, j, out);
+        snprintf(action, sizeof action, "update install %.300s", j->name);
+        break;
+    case J_UPD_CONFIRM:
+        j->rc = do_update_confirm(a, j, out);
+        snprintf(action, sizeof action, "update confirm");
+        break;
     }
     hsm_wipe(j->pin1, sizeof j->pin1);
     hsm_wipe(j->pin2, sizeof j->pin2);
     fclose(out);
-    if (j->kind != J_KEYS)
+    int quiet = j->kind == J_KEYS || j->kind == J_UPD_STATUS; /* read-only: not audited */
+    if (j->audit_res[0]) {
+        pthread_mutex_lock(&a->mu);
+        store_audit(a->store, "admin", action, j->audit_res);
+        pthread_mutex_unlock(&a->mu);
+    } else if (!quiet) {
         audit(a, action, j->rc);
+    }
     if (j->rc)
-        log_warn("console: %s: %s", j->kind == J_KEYS ? "show keys" : action, sti_strerror(j->rc));
-    else if (j->kind != J_KEYS)
+        log_warn("console: %s: %s", j->kind == J_KEYS ? "show keys" : action,
+                 j->audit_res[0] ? j->audit_res : sti_strerror(j->rc));
+    else if (j->audit_res[0])
+        log_info("console: %s: %s", action, j->audit_res);
+    else if (!quiet)
         log_info("console: %s: done", action);
 }
 
@@ -1630,6 +1833,29 @@ static void op_ca_show(void *arg, struct cli_done done)
     submit(arg, job_new(J_CA_SHOW, done));
 }
 
+static void op_update_status(void *arg, struct cli_done done)
+{
+    submit(arg, job_new(J_UPD_STATUS, done));
+}
+
+static void op_update_install(void *arg, const char *path, struct cli_done done)
+{
+    struct job *j = job_new(J_UPD_INSTALL, done);
+    if (j)
+        copy(j->name, sizeof j->name, path);
+    submit(arg, j);
+}
+
+static void op_update_confirm(void *arg, struct cli_done done)
+{
+    struct admin *a = arg;
+    struct job *j = job_new(J_UPD_CONFIRM, done);
+    /* The health state is the loop's: read here, reported by the job. */
+    if (j)
+        j->health = svc_health_state(a->env.svc, j->subject, sizeof j->subject);
+    submit(a, j);
+}
+
 void admin_cli_ops(struct admin *a, struct cli_ops *ops)
 {
     memset(ops, 0, sizeof *ops);
@@ -1655,6 +1881,9 @@ void admin_cli_ops(struct admin *a, struct cli_ops *ops)
     ops->ca_revoke = op_ca_revoke;
     ops->ca_crl = op_ca_crl;
     ops->ca_show = op_ca_show;
+    ops->update_status = op_update_status;
+    ops->update_install = op_update_install;
+    ops->update_confirm = op_update_confirm;
 }
 
 int admin_new(const struct admin_env *env, struct admin **out)

@@ -59,6 +59,22 @@ class ConsoleEnv:
         self.con = Console(self.link)
         return self.con
 
+    def configure(self, extra):
+        """Appends configuration lines (before start)."""
+        with open(self.cfg, "a") as f:
+            f.write(extra)
+
+    def stop(self):
+        """An orderly stop (SIGTERM): the appliance's power-off; start()
+        boots it again on the same store."""
+        if self.con:
+            self.con.close()
+            self.con = None
+        self.daemon.send_signal(signal.SIGTERM)
+        rc = self.daemon.wait(20)
+        check(rc == 0, "stisignd exited %d:\n%s" % (rc, self.logtext()[-2000:]))
+        self.daemon = None
+
     def logtext(self):
         try:
             with open(self.log) as f:
