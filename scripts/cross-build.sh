@@ -6,7 +6,7 @@
 # it prints the commands to run. Needs Debian's archive (network).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-dir=${1:-$root/build-aarch64}
+dir=$(realpath -m "${1:-$root/build-aarch64}") # absolute: it ends up in include paths
 # libssl-dev, libp11-kit-dev and libmbedtls-dev are Multi-Arch: same and
 # install beside the host's. libevent-dev and libp11-dev are not: installing
 # their arm64 builds would REMOVE the host's (breaking native builds), so
