@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The RPC transport keeps its promises: answers owed are delivered even
-when the client half-closes or a later frame is malformed, and a client
+when the client half-closes or a later frame is malformed, frames held back
+by flow control are all answered once the client reads, and a client
 streaming frames is not mistaken for a slowloris."""
+import json
 import os
 import signal
 import socket
@@ -9,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stitest import OP_SIGN, T_IDENTITY, Conn, check, frame, main, sign_body
+from stitest import OP_SIGN, T_IDENTITY, Conn, b64u_decode, check, frame, main, sign_body
 
 SCOPE = "range:12025550100/100"
 
@@ -50,6 +52,32 @@ def answers_owed_survive_a_later_framing_error(env):
         got[r[2]] = r[1]
     check(got.get(99) == 200, "bad version answered 200")
     check(all(got.get(i) == 0 for i in range(1, 21)), "the 20 earlier requests answered: %r" % got)
+
+
+def frames_held_back_by_flow_control_are_all_answered(env):
+    # Three requests in flight at most: 300 pipelined in one write make the
+    # server pause and resume about a hundred times, each time with
+    # complete frames it read but held back.
+    setup(env, "max_pending_per_connection = 3\n")
+    c = Conn(env.sock)
+    origs = {i: "120255501%02d" % (i % 100) for i in range(1, 301)}
+    c.send(b"".join(frame(OP_SIGN, i, sign_body(origs[i], ["12025550199"])) for i in origs))
+    got = {}
+    while len(got) < len(origs):
+        r = c.recv_frame()
+        check(r is not None, "connection kept open (%d answers so far)" % len(got))
+        check(r[2] not in got, "id %d answered once" % r[2])
+        got[r[2]] = r
+    for i, r in got.items():
+        check(r[1] == 0, "id %d signed (status %d)" % (i, r[1]))
+        ident = r[3][T_IDENTITY][0].decode()
+        claims = json.loads(b64u_decode(ident.split(";")[0].split(".")[1]))
+        check(claims["orig"]["tn"] == origs[i], "id %d carries its own orig" % i)
+    check(set(got) == set(origs), "every id answered")
+    # Still serving the same connection afterwards.
+    c.send(frame(OP_SIGN, 999, sign_body("12025550100", ["12025550101"])))
+    r = c.recv_frame()
+    check(r is not None and r[2] == 999 and r[1] == 0, "the connection signs on")
 
 
 def streaming_client_is_not_cut_by_the_frame_timer(env):
@@ -101,6 +129,7 @@ def shutdown_answers_what_is_in_flight(env):
 
 if __name__ == "__main__":
     main([answers_owed_survive_a_half_close, answers_owed_survive_a_later_framing_error,
+          frames_held_back_by_flow_control_are_all_answered,
           streaming_client_is_not_cut_by_the_frame_timer, slowloris_is_cut_by_the_frame_timer,
           shutdown_answers_what_is_in_flight],
          "transport")
