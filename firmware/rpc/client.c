@@ -177,22 +177,37 @@ int stisign_submit_sign(struct stisign_client *c, const struct stisign_sign_args
 int stisign_flush(struct stisign_client *c)
 {
     size_t off = 0;
+    int rc = STI_OK;
     while (off < c->out_len) {
         ssize_t n = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                /* Non-blocking: keep the rest for the caller's next flush
+                 * (when the socket is writable); it must go on reading
+                 * answers meanwhile, or both sides wait on each other. */
+                if (c->nonblocking)
+                    break;
                 struct pollfd p = {c->fd, POLLOUT, 0};
                 poll(&p, 1, 1000);
                 continue;
             }
-            return STI_ECLOSED;
+            rc = STI_ECLOSED;
+            break;
         }
         off += (size_t)n;
     }
-    c->out_len = 0;
-    return STI_OK;
+    if (rc == STI_OK) {
+        memmove(c->out, c->out + off, c->out_len - off);
+        c->out_len -= off;
+    }
+    return rc;
+}
+
+size_t stisign_unsent(const struct stisign_client *c)
+{
+    return c->out_len;
 }
 
 int stisign_read(struct stisign_client *c)

@@ -22,6 +22,10 @@
 #define NOPT(t) (sizeof(t) / sizeof((t)[0]))
 #define BENCH_RING 65536 /* send times by id, per connection */
 #define BENCH_MAX_SAMPLES (8u << 20)
+/* Open loop: requests in flight per connection at most, the server's
+ * default max_pending_per_connection; a request over it waits on the
+ * client side, and its latency still counts from its scheduled time. */
+#define BENCH_MAX_OUTSTANDING 256
 
 struct bench_conn {
     struct stisign_client *c;
@@ -102,6 +106,7 @@ int tool_bench(int argc, char **argv)
     uint64_t t_end = t_meas + (uint64_t)secs * 1000000000u;
     uint64_t t_drain = t_end + 10000000000u; /* answers still owed after 10 s are lost */
     long rr = 0;
+    int all_full = 0; /* open loop: every connection at BENCH_MAX_OUTSTANDING */
     char *dirty = calloc((size_t)nconn, 1);
     if (!dirty)
         return 1;
@@ -133,11 +138,22 @@ int tool_bench(int argc, char **argv)
             }
         } else if (!stopped) {
             uint64_t due = (t - t0) * (uint64_t)rate / 1000000000u;
+            all_full = 0;
             while (issued < due) {
                 long i = rr++ % nconn;
                 uint32_t id;
-                if (bc[i].outstanding >= BENCH_RING - 1 ||
-                    (rc = stisign_submit_sign(bc[i].c, &a, &id)))
+                if (bc[i].outstanding >= BENCH_MAX_OUTSTANDING) {
+                    /* every connection full: wait for answers */
+                    long full = 1;
+                    for (long k = 0; k < nconn && full; k++)
+                        full = bc[k].outstanding >= BENCH_MAX_OUTSTANDING;
+                    if (full) {
+                        all_full = 1; /* poll for answers, not the clock */
+                        break;
+                    }
+                    continue;
+                }
+                if ((rc = stisign_submit_sign(bc[i].c, &a, &id)))
                     break;
                 bc[i].sent_ns[id % BENCH_RING] = t0 + issued * 1000000000u / (uint64_t)rate;
                 bc[i].outstanding++;
@@ -147,14 +163,15 @@ int tool_bench(int argc, char **argv)
             }
         }
         for (long i = 0; i < nconn; i++) {
-            if (dirty[i] && (rc = stisign_flush(bc[i].c))) {
+            if ((dirty[i] || stisign_unsent(bc[i].c)) && (rc = stisign_flush(bc[i].c))) {
                 tool_error(rc, "send");
                 return 1;
             }
             dirty[i] = 0;
+            pfd[i].events = POLLIN | (stisign_unsent(bc[i].c) ? POLLOUT : 0);
         }
         struct timespec to = {0, 100000000};
-        if (rate && !stopped) {
+        if (rate && !stopped && !all_full) {
             uint64_t next = t0 + (issued + 1) * 1000000000u / (uint64_t)rate, t2 = now_ns();
             to.tv_nsec = next > t2 ? (long)(next - t2) : 0;
             if (to.tv_nsec > 100000000)

@@ -111,7 +111,13 @@ STISIGN_EXPORT int stisign_list_creds(struct stisign_client *c, struct stisign_c
 
 STISIGN_EXPORT int stisign_submit_sign(struct stisign_client *c, const struct stisign_sign_args *a,
                         uint32_t *id);
+/* Sends what was queued. Blocking socket: all of it. Non-blocking: what
+ * the socket takes now; the rest stays queued (stisign_unsent) for the
+ * next call once the socket is writable (POLLOUT) — keep reading answers
+ * meanwhile. */
 STISIGN_EXPORT int stisign_flush(struct stisign_client *c);
+/* Bytes queued and not yet sent. */
+STISIGN_EXPORT size_t stisign_unsent(const struct stisign_client *c);
 /* One read(2); returns 0 (also when nothing was available on a
  * non-blocking socket) or an error code; the closed-by-peer code when EOF. */
 STISIGN_EXPORT int stisign_read(struct stisign_client *c);
