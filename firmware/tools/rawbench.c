@@ -103,7 +103,17 @@ static int rb_loop(struct rb_cfg *c, struct hsm_module *m, long idx, struct rb_o
 {
     struct hsm_signer *s;
     uint8_t dig[32], sig[HSM_SIG_LEN];
-    int rc = hsm_signer_open_flags(m, &c->tok, c->pin, c->pin_len, &c->key, 1, c->open_flags, &s);
+    /* SoftHSM2 can misread its token files for a moment while another
+     * process opens them (the daemon's workers start one at a time for
+     * this): a few retries, as the daemon's own opens do. */
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        rc = hsm_signer_open_flags(m, &c->tok, c->pin, c->pin_len, &c->key, 1, c->open_flags, &s);
+        if ((rc != STI_EHSM_TOKEN && rc != STI_EHSM_SESSION) || attempt == 5)
+            break;
+        struct timespec ts = {0, 100000000L};
+        nanosleep(&ts, NULL);
+    }
     if (rc)
         return rc;
     if ((c->open_flags & HSM_OPEN_SESSION_COPY) && hsm_signer_copies(s) != 1) {
@@ -186,6 +196,9 @@ static void rb_child(struct rb_cfg *c, long idx, int fd)
 {
     struct hsm_module *m;
     struct rb_out o = {0, NULL, 0};
+    /* Not all at once into C_Initialize (see rb_loop). */
+    struct timespec ts = {(time_t)(20 * idx / 1000), (20 * idx % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
     int r = hsm_module_load(c->module, &m);
     if (!r) {
         r = rb_loop(c, m, idx, &o);
