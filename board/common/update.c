@@ -352,8 +352,9 @@ int bsp_update_install(const char *img_path, char *why, size_t cap)
             } else {
                 char v[16];
                 bsp_version_str(h.version, v, sizeof v);
-                snprintf(why, cap, "image %s installed in slot %c; it runs on trial at the next boot",
-                         v, slot);
+                snprintf(why, cap,
+                         "image %s installed in slot %c; it runs on trial at the next boot", v,
+                         slot);
             }
         }
     }
@@ -388,23 +389,62 @@ out:
     return rc;
 }
 
+void bsp_update_slots(struct bsp_slots *s)
+{
+    char path[BSP_PATH_MAX + 32], buf[32];
+    memset(s, 0, sizeof *s);
+    pthread_mutex_lock(&g_mu);
+    s->running = g_boot;
+    s->trial = g_trial;
+    s->rollback = g_rollback;
+    s->active = read_active();
+    if (!slot_path(path, sizeof path, "pending") &&
+        bsp_file_read(path, buf, sizeof buf) == STI_OK && (buf[0] == 'a' || buf[0] == 'b'))
+        s->pending = buf[0];
+    pthread_mutex_unlock(&g_mu);
+    s->version = running_version(s->running);
+}
+
+static const char *slot_or(char slot, const char *none)
+{
+    return slot == 'a' ? "a" : slot == 'b' ? "b" : none;
+}
+
 void bsp_update_status(char *out, size_t cap)
 {
-    char path[BSP_PATH_MAX + 32], buf[32], v[16];
-    char active, pending = 0, boot, rollback;
-    int trial;
-    pthread_mutex_lock(&g_mu);
-    boot = g_boot;
-    trial = g_trial;
-    rollback = g_rollback;
-    active = read_active();
-    if (!slot_path(path, sizeof path, "pending") && bsp_file_read(path, buf, sizeof buf) == STI_OK)
-        pending = buf[0];
-    pthread_mutex_unlock(&g_mu);
-    bsp_version_str(running_version(boot), v, sizeof v);
+    struct bsp_slots s;
+    char v[16];
+    bsp_update_slots(&s);
+    bsp_version_str(s.version, v, sizeof v);
     snprintf(out, cap, "running=%s version=%s trial=%s active=%s pending=%s rollback=%s",
-             boot == 'a' ? "a" : boot == 'b' ? "b" : "factory", v, trial ? "yes" : "no",
-             active == 'a' ? "a" : active == 'b' ? "b" : "factory",
-             pending == 'a' ? "a" : pending == 'b' ? "b" : "none",
-             rollback == 'a' ? "a" : rollback == 'b' ? "b" : "none");
+             slot_or(s.running, "factory"), v, s.trial ? "yes" : "no", slot_or(s.active, "factory"),
+             slot_or(s.pending, "none"), slot_or(s.rollback, "none"));
+}
+
+const char *bsp_update_rc_name(int rc)
+{
+    switch (rc) {
+    case BSP_UPD_OK:
+        return "BSP_UPD_OK";
+    case BSP_UPD_EFORMAT:
+        return "BSP_UPD_EFORMAT";
+    case BSP_UPD_EUNSIGNED:
+        return "BSP_UPD_EUNSIGNED";
+    case BSP_UPD_ETAMPERED:
+        return "BSP_UPD_ETAMPERED";
+    case BSP_UPD_ESIG:
+        return "BSP_UPD_ESIG";
+    case BSP_UPD_EDOWNGRADE:
+        return "BSP_UPD_EDOWNGRADE";
+    case BSP_UPD_EKEY:
+        return "BSP_UPD_EKEY";
+    case BSP_UPD_EIO:
+        return "BSP_UPD_EIO";
+    case BSP_UPD_ENOSTATE:
+        return "BSP_UPD_ENOSTATE";
+    case BSP_UPD_EBUSY:
+        return "BSP_UPD_EBUSY";
+    default:
+        return "BSP_UPD_E?";
+    }
 }

@@ -166,8 +166,18 @@ uint32_t bsp_running_version(void);
 int bsp_update_install(const char *path, char *why, size_t cap);
 /* The running image works: a trial boot becomes the active slot. */
 int bsp_update_confirm(void);
+/* The slots as they stand: each slot 'a', 'b' or 0 (running and active:
+ * the factory image; pending and rollback: none). */
+struct bsp_slots {
+    char running, active, pending, rollback;
+    int trial;        /* this boot is the trial of running */
+    uint32_t version; /* bsp_running_version() */
+};
+void bsp_update_slots(struct bsp_slots *s);
 /* One line for the operator: active slot and version, pending trial,
- * last fall back. */
+ * last fall back ("running=a version=1.2.3 trial=no active=a ..."). */
 void bsp_update_status(char *out, size_t cap);
+/* "BSP_UPD_ETAMPERED" for BSP_UPD_ETAMPERED, for messages. */
+const char *bsp_update_rc_name(int rc);
 
 #endif

@@ -1049,71 +1049,24 @@ out:
 
 /* ---- firmware updates (docs/update-image.md) ---- */
 
-static const char *upd_name(int urc)
-{
-    switch (urc) {
-    case BSP_UPD_OK:
-        return "BSP_UPD_OK";
-    case BSP_UPD_EFORMAT:
-        return "BSP_UPD_EFORMAT";
-    case BSP_UPD_EUNSIGNED:
-        return "BSP_UPD_EUNSIGNED";
-    case BSP_UPD_ETAMPERED:
-        return "BSP_UPD_ETAMPERED";
-    case BSP_UPD_ESIG:
-        return "BSP_UPD_ESIG";
-    case BSP_UPD_EDOWNGRADE:
-        return "BSP_UPD_EDOWNGRADE";
-    case BSP_UPD_EKEY:
-        return "BSP_UPD_EKEY";
-    case BSP_UPD_EIO:
-        return "BSP_UPD_EIO";
-    case BSP_UPD_ENOSTATE:
-        return "BSP_UPD_ENOSTATE";
-    case BSP_UPD_EBUSY:
-        return "BSP_UPD_EBUSY";
-    default:
-        return "BSP_UPD_E?";
-    }
-}
-
-/* The fields of bsp_update_status's line ("running=a version=1.2.3 ..."). */
+/* The slots, and the operator's line for them. */
 struct upd_slots {
-    char line[256];
-    char running[16], version[16], trial[8], active[16], pending[16], rollback[16];
+    struct bsp_slots s;
+    char line[256], version[16];
 };
 
-static void upd_field(const char *line, const char *key, char *out, size_t cap)
+static void upd_slots_read(struct upd_slots *u)
 {
-    size_t kl = strlen(key);
-    out[0] = '\0';
-    for (const char *p = line; *p;) {
-        size_t n = strcspn(p, " ");
-        if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            snprintf(out, cap, "%.*s", (int)(n - kl - 1), p + kl + 1);
-            return;
-        }
-        p += n;
-        p += *p == ' ';
-    }
-}
-
-static void upd_slots_read(struct upd_slots *s)
-{
-    bsp_update_status(s->line, sizeof s->line);
-    upd_field(s->line, "running", s->running, sizeof s->running);
-    upd_field(s->line, "version", s->version, sizeof s->version);
-    upd_field(s->line, "trial", s->trial, sizeof s->trial);
-    upd_field(s->line, "active", s->active, sizeof s->active);
-    upd_field(s->line, "pending", s->pending, sizeof s->pending);
-    upd_field(s->line, "rollback", s->rollback, sizeof s->rollback);
+    bsp_update_slots(&u->s);
+    bsp_update_status(u->line, sizeof u->line);
+    bsp_version_str(u->s.version, u->version, sizeof u->version);
 }
 
 /* "slot a" or "the factory image", for sentences. */
-static const char *upd_slot_words(const char *slot, char *buf, size_t cap)
+static const char *upd_slot_words(char slot, char *buf, size_t cap)
 {
-    if (strcmp(slot, "a") == 0 || strcmp(slot, "b") == 0)
-        snprintf(buf, cap, "slot %s", slot);
+    if (slot == 'a' || slot == 'b')
+        snprintf(buf, cap, "slot %c", slot);
     else
         snprintf(buf, cap, "the factory image");
     return buf;
@@ -1126,8 +1079,8 @@ static int do_update_status(struct admin *a, struct job *j, FILE *out)
     (void)a;
     (void)j;
     upd_slots_read(&s);
-    int trial = strcmp(s.trial, "yes") == 0;
-    fprintf(out, "Firmware:     %s, %s%s\n", s.version, upd_slot_words(s.running, w1, sizeof w1),
+    int trial = s.s.trial;
+    fprintf(out, "Firmware:     %s, %s%s\n", s.version, upd_slot_words(s.s.running, w1, sizeof w1),
             trial ? ", on trial" : "");
     fprintf(out, "Slots:        %s\n", s.line);
     if (trial)
@@ -1135,15 +1088,15 @@ static int do_update_status(struct admin *a, struct job *j, FILE *out)
                 "Trial:        not confirmed yet: it confirms itself once the self-test passed\n"
                 "              and it serves, or now with update confirm. A boot before that\n"
                 "              falls back to %s.\n",
-                upd_slot_words(s.active, w2, sizeof w2));
-    else if (strcmp(s.pending, "none") != 0)
+                upd_slot_words(s.s.active, w2, sizeof w2));
+    else if (s.s.pending)
         fprintf(out, "Next boot:    a trial of %s (installed; restart the appliance to run it)\n",
-                upd_slot_words(s.pending, w2, sizeof w2));
+                upd_slot_words(s.s.pending, w2, sizeof w2));
     else
         fprintf(out, "Next boot:    the same image\n");
-    if (strcmp(s.rollback, "none") != 0)
+    if (s.s.rollback)
         fprintf(out, "Fell back:    this boot fell back from %s: its trial never confirmed\n",
-                upd_slot_words(s.rollback, w2, sizeof w2));
+                upd_slot_words(s.s.rollback, w2, sizeof w2));
     return STI_OK;
 }
 
@@ -1170,11 +1123,11 @@ static int do_update_install(struct admin *a, struct job *j, FILE *out)
     }
     upd_slots_read(&s);
     if (urc != BSP_UPD_OK) {
-        fprintf(out, "Not installed: %s (%s %d).\n", why, upd_name(urc), urc);
-        if (urc == BSP_UPD_EBUSY && strcmp(s.trial, "yes") == 0)
+        fprintf(out, "Not installed: %s (%s %d).\n", why, bsp_update_rc_name(urc), urc);
+        if (urc == BSP_UPD_EBUSY && s.s.trial)
             fprintf(out, "To keep the running trial image: update confirm.\n");
         fprintf(out, "The update slots are unchanged.\n");
-        snprintf(j->audit_res, sizeof j->audit_res, "refused %s %d: %s", upd_name(urc), urc, why);
+        snprintf(j->audit_res, sizeof j->audit_res, "refused %s %d: %s", bsp_update_rc_name(urc), urc, why);
         return STI_EUPDATE;
     }
     if (why[0] >= 'a' && why[0] <= 'z')
@@ -1184,7 +1137,7 @@ static int do_update_install(struct admin *a, struct job *j, FILE *out)
             "Next: restart the appliance. Its next boot is a trial of the new image: it\n"
             "confirms itself once the self-test passed and it serves (or: update confirm).\n"
             "A trial that never confirms falls back to %s at the boot after.\n",
-            upd_slot_words(s.active, w, sizeof w));
+            upd_slot_words(s.s.active, w, sizeof w));
     fprintf(out, "Slots:        %s\n", s.line);
     snprintf(j->audit_res, sizeof j->audit_res, "ok: %s", why);
     return STI_OK;
@@ -1196,9 +1149,9 @@ static int do_update_confirm(struct admin *a, struct job *j, FILE *out)
     char w[32];
     (void)a;
     upd_slots_read(&s);
-    if (strcmp(s.trial, "yes") != 0) {
+    if (!s.s.trial) {
         fprintf(out, "Nothing to confirm: the running image (%s, %s) is not on trial.\n", s.version,
-                upd_slot_words(s.running, w, sizeof w));
+                upd_slot_words(s.s.running, w, sizeof w));
         fprintf(out, "Slots:        %s\n", s.line);
         snprintf(j->audit_res, sizeof j->audit_res, "ok: nothing to confirm");
         return STI_OK;
@@ -1206,11 +1159,11 @@ static int do_update_confirm(struct admin *a, struct job *j, FILE *out)
     int rc = bsp_update_confirm();
     if (rc) {
         fprintf(out, "The trial of %s could not be confirmed: the slot files cannot be written.\n",
-                upd_slot_words(s.running, w, sizeof w));
+                upd_slot_words(s.s.running, w, sizeof w));
         return rc;
     }
     fprintf(out, "Confirmed: %s (%s) is the active image now; later boots keep it.\n",
-            upd_slot_words(s.running, w, sizeof w), s.version);
+            upd_slot_words(s.s.running, w, sizeof w), s.version);
     if (j->health != 0)
         fprintf(out, "Note: confirmed by hand while health is %s: %s\n",
                 j->health == 1 ? "degraded" : "down", j->subject[0] ? j->subject : "see the log");
