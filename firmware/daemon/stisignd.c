@@ -603,16 +603,25 @@ static void daemon_ops_reloaded(struct daemon *d)
     expiry_check(&d->expiry, d->creds, d->expiry_last);
 }
 
-/* At start, once the RPC server is open: HTTP, timers, READY=1. */
-static int daemon_ops_start(struct daemon *d)
+/* At start, before the signing socket exists: a bad http_listen stops the
+ * daemon before any client can connect. Nothing is served before the
+ * event loop runs. */
+static int daemon_http_start(struct daemon *d)
 {
-    int rc;
+    int rc = STI_OK;
     if (d->cfg.http_listen[0]) {
         struct http_env env = {d->base, d->svc, &d->pool, &d->creds, d->selftest};
         if ((rc = http_start(&env, d->cfg.http_listen, d->cfg.publish_chain, &d->http)))
             return rc;
         http_set_creds(d->http, d->creds);
     }
+    return rc;
+}
+
+/* At start, once the RPC server is open: timers, READY=1. */
+static int daemon_ops_start(struct daemon *d)
+{
+    int rc;
     d->expiry_last = time(NULL);
     expiry_check(&d->expiry, d->creds, d->expiry_last);
     d->watchdog_usec = systemd_watchdog_usec();
@@ -747,6 +756,8 @@ static int daemon_run(struct daemon *d)
         }
         sc.gid = g->gr_gid;
     }
+    if ((rc = daemon_http_start(d)))
+        return rc;
     svc_handler(d->svc, &h);
     if ((rc = rpc_server_start(d->base, &sc, &h, &d->srv))) {
         log_error("socket %s: %s", d->cfg.socket, sti_strerror(rc));
