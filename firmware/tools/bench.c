@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <poll.h>
+#include <sys/prctl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,8 @@
 
 struct bench_conn {
     struct stisign_client *c;
-    uint64_t *sent_ns; /* by id % BENCH_RING */
+    uint64_t *sent_ns;  /* by id % BENCH_RING: when the request was due */
+    uint64_t *taken_ns; /* when it was handed to the socket */
     unsigned outstanding;
 };
 
@@ -59,7 +61,8 @@ int tool_bench(int argc, char **argv)
     struct opt o[] = {{"socket", 1, 0, {0}, 0},   {"connections", 1, 0, {0}, 0},
                       {"pipeline", 1, 0, {0}, 0}, {"seconds", 1, 0, {0}, 0},
                       {"rate", 1, 0, {0}, 0},     {"orig", 1, 0, {0}, 0},
-                      {"dest", 1, 0, {0}, 0},     {"warmup", 1, 0, {0}, 0}};
+                      {"dest", 1, 0, {0}, 0},     {"warmup", 1, 0, {0}, 0},
+                      {"trace", 1, 0, {0}, 0}};
     const char *pos[1];
     size_t npos;
     long nconn, depth, secs, rate, warm;
@@ -70,7 +73,8 @@ int tool_bench(int argc, char **argv)
         opts_long(o, NOPT(o), "rate", 0, 0, 10000000, &rate) ||
         opts_long(o, NOPT(o), "warmup", 1, 0, 60, &warm) || !opts_get(o, NOPT(o), "socket")) {
         fprintf(stderr, "usage: stisign bench --socket PATH --connections N --pipeline D "
-                        "--seconds S [--rate R] [--warmup S] [--orig TN] [--dest TN]\n");
+                        "--seconds S [--rate R] [--warmup S] [--orig TN] [--dest TN] "
+                        "[--trace FILE]\n");
         return 2;
     }
     const char *orig = opts_get(o, NOPT(o), "orig") ? opts_get(o, NOPT(o), "orig") : "12025550100";
@@ -78,18 +82,29 @@ int tool_bench(int argc, char **argv)
     const char *dests[1] = {dest1};
     struct stisign_sign_args a = {orig, dests, 1, 'A', NULL, 0};
 
+    /* Open loop: wake on the schedule, not up to 50 us after it (the
+     * default timer slack). */
+    if (rate)
+        prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     struct bench_conn *bc = calloc((size_t)nconn, sizeof *bc);
     struct pollfd *pfd = calloc((size_t)nconn, sizeof *pfd);
     uint32_t *lat = malloc(BENCH_MAX_SAMPLES * sizeof *lat);
+    uint32_t *lag = malloc(BENCH_MAX_SAMPLES * sizeof *lag);
     static struct stisign_result r;
     int rc = STI_OK;
-    if (!bc || !pfd || !lat) {
+    FILE *trace = NULL;
+    if (opts_get(o, NOPT(o), "trace") && !(trace = fopen(opts_get(o, NOPT(o), "trace"), "w"))) {
+        perror(opts_get(o, NOPT(o), "trace"));
+        return 1;
+    }
+    if (!bc || !pfd || !lat || !lag) {
         tool_error(STI_ENOMEM, NULL);
         return 1;
     }
     for (long i = 0; i < nconn; i++) {
         bc[i].sent_ns = calloc(BENCH_RING, sizeof(uint64_t));
-        if (!bc[i].sent_ns || (rc = stisign_connect(opts_get(o, NOPT(o), "socket"), &bc[i].c)) ||
+        bc[i].taken_ns = calloc(BENCH_RING, sizeof(uint64_t));
+        if (!bc[i].sent_ns || !bc[i].taken_ns || (rc = stisign_connect(opts_get(o, NOPT(o), "socket"), &bc[i].c)) ||
             (rc = stisign_set_nonblocking(bc[i].c))) {
             tool_error(rc ? rc : STI_ENOMEM, "connect");
             return 1;
@@ -115,7 +130,6 @@ int tool_bench(int argc, char **argv)
         if (!measuring && t >= t_meas) {
             measuring = 1;
             ok_at_meas = ok;
-            nlat = 0;
         }
         if (!stopped && t >= t_end) {
             stopped = 1;
@@ -129,7 +143,7 @@ int tool_bench(int argc, char **argv)
                     uint32_t id;
                     if ((rc = stisign_submit_sign(bc[i].c, &a, &id)))
                         break;
-                    bc[i].sent_ns[id % BENCH_RING] = t;
+                    bc[i].sent_ns[id % BENCH_RING] = bc[i].taken_ns[id % BENCH_RING] = t;
                     bc[i].outstanding++;
                     outstanding++;
                     issued++;
@@ -137,7 +151,9 @@ int tool_bench(int argc, char **argv)
                 }
             }
         } else if (!stopped) {
-            uint64_t due = (t - t0) * (uint64_t)rate / 1000000000u;
+            /* Requests whose scheduled time has come: request k is due at
+             * t0 + k / rate, the first at t0 itself. */
+            uint64_t due = (t - t0) * (uint64_t)rate / 1000000000u + 1;
             all_full = 0;
             while (issued < due) {
                 long i = rr++ % nconn;
@@ -156,6 +172,7 @@ int tool_bench(int argc, char **argv)
                 if ((rc = stisign_submit_sign(bc[i].c, &a, &id)))
                     break;
                 bc[i].sent_ns[id % BENCH_RING] = t0 + issued * 1000000000u / (uint64_t)rate;
+                bc[i].taken_ns[id % BENCH_RING] = t;
                 bc[i].outstanding++;
                 outstanding++;
                 issued++;
@@ -172,7 +189,7 @@ int tool_bench(int argc, char **argv)
         }
         struct timespec to = {0, 100000000};
         if (rate && !stopped && !all_full) {
-            uint64_t next = t0 + (issued + 1) * 1000000000u / (uint64_t)rate, t2 = now_ns();
+            uint64_t next = t0 + issued * 1000000000u / (uint64_t)rate, t2 = now_ns();
             to.tv_nsec = next > t2 ? (long)(next - t2) : 0;
             if (to.tv_nsec > 100000000)
                 to.tv_nsec = 100000000;
@@ -197,6 +214,7 @@ int tool_bench(int argc, char **argv)
                 if (!got)
                     break;
                 uint64_t sent = bc[i].sent_ns[r.id % BENCH_RING];
+                uint64_t taken = bc[i].taken_ns[r.id % BENCH_RING];
                 bc[i].outstanding--;
                 outstanding--;
                 if (r.status) {
@@ -206,28 +224,42 @@ int tool_bench(int argc, char **argv)
                 } else {
                     ok++;
                 }
-                if (measuring && !stopped && nlat < BENCH_MAX_SAMPLES)
-                    lat[nlat++] = (uint32_t)((tr - sent) / 1000u);
+                /* Every request issued in the measured window, answered
+                 * before or after its end. */
+                if (sent >= t_meas && nlat < BENCH_MAX_SAMPLES) {
+                    lat[nlat] = (uint32_t)((tr - sent) / 1000u);
+                    lag[nlat++] = (uint32_t)((taken - sent) / 1000u);
+                    if (trace)
+                        fprintf(trace, "%llu %u %u %ld\n",
+                                (unsigned long long)((sent - t0) / 1000u), lag[nlat - 1],
+                                lat[nlat - 1], i);
+                }
             }
         }
     }
     qsort(lat, nlat, sizeof *lat, cmp_u32);
+    qsort(lag, nlat, sizeof *lag, cmp_u32);
+    if (trace)
+        fclose(trace);
     double rate_ok = (double)(ok_at_end - ok_at_meas) / (double)secs;
     printf("bench: connections=%ld pipeline=%ld rate=%ld seconds=%ld signed=%llu errors=%llu "
-           "lost=%u sigs_per_s=%.0f p50_us=%u p90_us=%u p99_us=%u p999_us=%u max_us=%u\n",
+           "lost=%u sigs_per_s=%.0f p50_us=%u p90_us=%u p99_us=%u p999_us=%u max_us=%u "
+           "client_lag_p99_us=%u\n",
            nconn, rate ? 0 : depth, rate, secs, (unsigned long long)ok, (unsigned long long)errors,
            outstanding, rate_ok, pct(lat, nlat, 0.50), pct(lat, nlat, 0.90), pct(lat, nlat, 0.99),
-           pct(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0);
+           pct(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0, pct(lag, nlat, 0.99));
     if (first_error)
         fprintf(stderr, "first error: %d (%s) %s\n", first_error, sti_errname(first_error),
                 sti_strerror(first_error));
     for (long i = 0; i < nconn; i++) {
         stisign_close(bc[i].c);
         free(bc[i].sent_ns);
+        free(bc[i].taken_ns);
     }
     free(bc);
     free(pfd);
     free(lat);
+    free(lag);
     free(dirty);
     return errors || outstanding ? 1 : 0;
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""`stisign bench` against the real daemon: the closed loop signs with no
+error and nothing lost; the open loop issues exactly its schedule (request k
+due at k / rate, the first at the start, none after the end) and its trace
+accounts for every answer. Counts and order only: no timing is asserted."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from stitest import check, main
+
+SCOPE = "range:12025550000/1000"
+
+
+def setup(env):
+    env.keygen("af")
+    env.ca_init(SCOPE)
+    env.credential("af", "af", env.issue("af", SCOPE))
+    env.start()
+
+
+def fields(line):
+    check(line.startswith("bench: "), "one result line: %r" % line)
+    return {k: int(float(v)) for k, v in (kv.split("=") for kv in line.split()[1:])}
+
+
+def closed_loop_signs_and_loses_nothing(env):
+    setup(env)
+    r = env.tool(["bench", "--socket", env.sock, "--connections", "4", "--pipeline", "8",
+                  "--seconds", "1", "--warmup", "0", "--orig", "12025550123"])
+    f = fields(r.stdout.strip())
+    check(f["signed"] > 0 and f["errors"] == 0 and f["lost"] == 0, r.stdout)
+    check(f["p50_us"] <= f["p99_us"] <= f["max_us"], r.stdout)
+    check(f["client_lag_p99_us"] == 0, "a closed loop sends when it may: %s" % r.stdout)
+
+
+def open_loop_issues_its_schedule_exactly(env):
+    setup(env)
+    rate, secs = 200, 2
+    trace = os.path.join(env.dir, "trace.txt")
+    r = env.tool(["bench", "--socket", env.sock, "--connections", "3", "--rate", str(rate),
+                  "--seconds", str(secs), "--warmup", "0", "--trace", trace])
+    f = fields(r.stdout.strip())
+    check(f["errors"] == 0 and f["lost"] == 0, r.stdout)
+    # Never more than the schedule; a stalled client may miss the last one.
+    check(rate * secs - 2 <= f["signed"] <= rate * secs, "signed %d of %d" % (f["signed"], rate * secs))
+    with open(trace) as t:
+        rows = [tuple(int(x) for x in line.split()) for line in t]
+    check(len(rows) == f["signed"], "one trace line per answer: %d" % len(rows))
+    due = sorted(row[0] for row in rows)
+    period_us = 1000000 // rate
+    check(due == [k * period_us for k in range(len(due))],
+          "request k due at k x %d us: %r" % (period_us, due[:5]))
+    check(all(lat >= lag for _, lag, lat, _ in rows), "answered after it was sent")
+    check({c for _, _, _, c in rows} == {0, 1, 2}, "spread over the three connections")
+
+
+def refused_without_a_daemon(env):
+    r = env.tool(["bench", "--socket", os.path.join(env.dir, "none.sock"), "--connections", "1",
+                  "--seconds", "1"], ok=False)
+    check(r.returncode == 1 and "connect" in r.stderr, "exit %d: %s" % (r.returncode, r.stderr))
+
+
+if __name__ == "__main__":
+    main([closed_loop_signs_and_loses_nothing, open_loop_issues_its_schedule_exactly,
+          refused_without_a_daemon], "bench")
