@@ -34,6 +34,8 @@
  * with a session-object copy of each key, made inside the token when its
  * session opens (see HSM_OPEN_SESSION_COPY); no: with the token object.
  * Process workers only (thread workers always sign with the token object).
+ * `worker_affinity = yes|no` (default yes): with at least as many CPUs
+ * allowed to the daemon as workers, worker i is bound to the i-th CPU.
  * `http_listen = [HOST:]PORT` (default off; HOST defaults to
  * 127.0.0.1) serves GET /metrics; with `publish_chain = yes` also each
  * credential's chain at /x5u/NAME.pem and at the path of its x5u URL.
@@ -99,6 +101,7 @@ struct cfg {
     unsigned workers;
     enum pool_mode worker_mode;
     unsigned window;
+    int worker_affinity; /* worker i bound to the i-th CPU when CPUs >= workers */
     unsigned max_queue;
     unsigned max_conns;
     unsigned max_pending;

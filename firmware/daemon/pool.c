@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,6 +44,7 @@ struct pool_worker {
     unsigned head, count;
     unsigned backoff_ms;
     int started; /* has been ready or has failed once */
+    int cpu;     /* the CPU this worker is bound to, -1: any */
 };
 
 struct pool {
@@ -385,6 +387,10 @@ static void pool_spawn(struct pool_worker *w)
     size_t len = 0;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
         goto fail;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    if (w->cpu >= 0)
+        CPU_SET(w->cpu, &one);
     if (p->cfg.mode == POOL_PROCESS) {
         pid_t pid = fork();
         if (pid < 0)
@@ -393,6 +399,9 @@ static void pool_spawn(struct pool_worker *w)
             /* fd 3 of the worker is its end of the pair; nothing else. */
             if (dup2(sv[1], 3) < 0)
                 _exit(127);
+            /* Best effort: a worker that cannot be bound still signs. */
+            if (w->cpu >= 0)
+                (void)sched_setaffinity(0, sizeof one, &one);
             char *argv[] = {(char *)"stisignd", (char *)"--hsm-worker", NULL};
             execv(p->cfg.self_exe, argv);
             _exit(127);
@@ -411,11 +420,19 @@ static void pool_spawn(struct pool_worker *w)
         p->threads->live++;
         p->threads->refs++;
         pthread_mutex_unlock(&pool_threads_mu);
-        if (pthread_create(&t, NULL, pool_thread_main, ta) != 0) {
+        pthread_attr_t at;
+        int made = pthread_attr_init(&at) == 0;
+        if (made && w->cpu >= 0)
+            (void)pthread_attr_setaffinity_np(&at, sizeof one, &one);
+        int rc = made ? pthread_create(&t, &at, pool_thread_main, ta) : -1;
+        if (made)
+            pthread_attr_destroy(&at);
+        if (rc != 0) {
             free(ta);
             pool_threads_put(p->threads, 1);
             goto fail;
         }
+        pthread_setname_np(t, "hsm-worker"); /* for top -H and the tests */
         pthread_detach(t);
         sv[1] = -1; /* the thread owns it now */
     }
@@ -452,6 +469,19 @@ static void pool_respawn_cb(evutil_socket_t fd, short what, void *arg)
     pool_spawn(w);
 }
 
+/* The CPUs this process may run on, in order, at most max. */
+static unsigned pool_cpus(int *cpus, unsigned max)
+{
+    cpu_set_t set;
+    unsigned n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return 0;
+    for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+        if (CPU_ISSET(c, &set))
+            cpus[n++] = c;
+    return n;
+}
+
 int pool_start(struct event_base *base, const struct pool_cfg *cfg, pool_result_fn on_result,
                pool_state_fn on_state, void *arg, struct pool **out)
 {
@@ -476,9 +506,17 @@ int pool_start(struct event_base *base, const struct pool_cfg *cfg, pool_result_
     STI_CHECK(p->q && p->w && p->flush_ev && p->rx && p->threads, STI_ENOMEM);
     p->threads->refs = 1;
     p->st.workers = cfg->nworkers;
+    int cpus[256];
+    unsigned ncpu = cfg->affinity ? pool_cpus(cpus, 256) : 0;
+    int bind = ncpu >= cfg->nworkers;
+    if (bind)
+        log_info("HSM workers bound one per CPU, from CPU %d", cpus[0]);
+    else if (cfg->affinity)
+        log_info("HSM workers not bound to CPUs: %u workers, %u CPUs", cfg->nworkers, ncpu);
     for (unsigned i = 0; i < cfg->nworkers; i++) {
         struct pool_worker *w = &p->w[i];
         w->p = p;
+        w->cpu = bind ? cpus[i] : -1;
         w->fd = -1;
         w->backoff_ms = POOL_BACKOFF_MIN_MS;
         w->fifo = calloc(cfg->window, sizeof *w->fifo);

@@ -14,6 +14,10 @@
  * Workers are processes (fork+exec of this binary with --hsm-worker: the
  * token session lives apart from the code that parses network bytes) or
  * threads; the same worker_run code serves both. Runs on one event_base.
+ * With `affinity`, and at least as many CPUs allowed to the process as
+ * workers, worker i (and its replacements) is bound to the i-th of them:
+ * the scheduler can then never stack two signing workers on one CPU while
+ * another idles (the I/O loop stays free to run anywhere).
  * The pool keeps the worker configuration, PIN included, in locked memory
  * to configure replacements, and wipes it on free.
  */
@@ -34,6 +38,7 @@ struct pool_cfg {
     enum pool_mode mode;
     unsigned window;    /* jobs in flight per worker */
     unsigned max_queue; /* jobs waiting for a worker */
+    int affinity;       /* bind worker i to the i-th CPU when there are enough */
     char self_exe[512]; /* for POOL_PROCESS */
     struct wp_config wc;
 };

@@ -125,6 +125,80 @@ def killed_worker_is_replaced_and_nothing_is_lost(env):
     check(storm(env, chain, nconn=4, depth=20, rounds=1) == 80, "signing after the replacement")
 
 
+def worker_pids(env):
+    out = subprocess.run(["pgrep", "-P", str(env.daemon.pid)], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+def wait_ready(env, n):
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        r = env.tool(["health", "--socket", env.sock], ok=False)
+        if "%d of %d ready" % (n, n) in r.stdout:
+            return
+        time.sleep(0.05)
+    check(False, "workers ready: " + r.stdout)
+
+
+def affinities(pids):
+    return sorted(tuple(sorted(os.sched_getaffinity(p))) for p in pids)
+
+
+def process_workers_are_bound_one_per_cpu(env):
+    """Each worker on a CPU of its own (when there are enough), and its
+    replacement on the same one; the I/O loop stays free."""
+    cpus = sorted(os.sched_getaffinity(0))
+    n = min(2, len(cpus))
+    chain = setup(env, "workers = %d\n" % n)
+    wait_ready(env, n)
+    pids = worker_pids(env)
+    check(len(pids) == n, "%d worker processes: %r" % (n, pids))
+    want = sorted((c,) for c in cpus[:n]) if n > 1 else [tuple(cpus)]
+    check(affinities(pids) == want, "workers on %r, not %r" % (want, affinities(pids)))
+    check(tuple(sorted(os.sched_getaffinity(env.daemon.pid))) == tuple(cpus), "the loop is not bound")
+    if n < 2:
+        return
+    before = {p: os.sched_getaffinity(p) for p in pids}
+    os.kill(pids[0], signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        now = worker_pids(env)
+        if len(now) == n and pids[0] not in now:
+            break
+        time.sleep(0.05)
+    new = [p for p in now if p not in pids]
+    check(len(new) == 1, "one replacement: %r" % now)
+    check(os.sched_getaffinity(new[0]) == before[pids[0]], "the replacement takes its CPU")
+    wait_ready(env, n)
+    check(storm(env, chain, nconn=2, depth=10, rounds=1) == 20, "signing after the replacement")
+
+
+def workers_unbound_when_off_or_more_than_cpus(env):
+    cpus = tuple(sorted(os.sched_getaffinity(0)))
+    setup(env, "workers = 2\nworker_affinity = no\n")
+    wait_ready(env, 2)
+    check(affinities(worker_pids(env)) == [cpus, cpus], "affinity off: %r" % affinities(worker_pids(env)))
+    env.stop()
+    n = len(cpus) + 1
+    env.start("workers = %d\n" % n)
+    wait_ready(env, n)
+    check(affinities(worker_pids(env)) == [cpus] * n, "%d workers on %d CPUs stay unbound" % (n, len(cpus)))
+
+
+def thread_workers_are_bound_and_named(env):
+    cpus = sorted(os.sched_getaffinity(0))
+    n = min(2, len(cpus))
+    setup(env, "workers = %d\nworker_mode = thread\n" % n)
+    wait_ready(env, n)
+    task = "/proc/%d/task" % env.daemon.pid
+    tids = [int(t) for t in os.listdir(task)
+            if open("%s/%s/comm" % (task, t)).read().strip() == "hsm-worker"]
+    check(len(tids) == n, "%d threads named hsm-worker: %r" % (n, tids))
+    want = sorted((c,) for c in cpus[:n]) if n > 1 else [tuple(cpus)]
+    check(affinities(tids) == want, "worker threads on %r, not %r" % (want, affinities(tids)))
+
+
 if __name__ == "__main__":
     main([process_workers_answer_every_request_once, thread_workers_answer_every_request_once,
-          killed_worker_is_replaced_and_nothing_is_lost], "pool")
+          killed_worker_is_replaced_and_nothing_is_lost, process_workers_are_bound_one_per_cpu,
+          workers_unbound_when_off_or_more_than_cpus, thread_workers_are_bound_and_named], "pool")
