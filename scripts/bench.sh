@@ -7,9 +7,10 @@
 # process and thread workers at several connection counts and pipeline
 # depths; open-loop latency at fixed rates beside the token alone paced at
 # the same rates; memory with 1000 idle connections; start-up with 8
-# credentials. The ratio comes from BENCH_RUNS alternating runs of the best
-# daemon shape and the best raw loop (medians), so a shared machine whose
-# speed drifts moves both alike; the p99 at 50 % of max likewise from
+# credentials. The ratio is the median over BENCH_PAIRS (10) pairs of
+# back-to-back BENCH_SLICE-second (2) runs of the best daemon shape and the
+# best raw loop, each pair's own ratio, so that a shared machine whose speed
+# drifts moves both sides of a pair alike; the p99 at 50 % of max comes from
 # BENCH_RUNS alternating open-loop runs of the daemon and the token alone. Prints one table; its last line is
 # "ratio to raw ceiling: X.XX". Also writes build/bench/results.txt and
 # build/bench/latency.png.
@@ -17,6 +18,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-${BENCH_SECONDS:-5}}
 runs=${BENCH_RUNS:-3}
+pairs=${BENCH_PAIRS:-10} # ratio: pairs of back-to-back slices
+slice=${BENCH_SLICE:-2}  # seconds per slice
 build=${STI_BUILD:-$root/build}
 out=$build/bench
 bash "$root/scripts/setup.sh" --bench
@@ -164,18 +167,24 @@ for mode in process thread; do
   stop_daemon
 done
 
-# The ratio: the best daemon shape and the best raw loop, run in turns
-# ($runs pairs), so that a machine whose speed drifts during the run (a
-# shared VM) moves both sides alike. Medians of each side.
+# The ratio: the best daemon shape and the best raw loop in short turns
+# back to back, $pairs pairs of $slice s, the order flipped every pair; the
+# ratio of each pair, then their median. This VM's speed moves by a factor
+# of two within minutes: only measurements seconds apart compare.
 start_daemon "$ncpu" "$best_mode"
 set -- $best_shape
-pair_d=() pair_r=()
-for _ in $(seq "$runs"); do
-  pair_r+=("$("$raw" --token bench --pin-file "$state/pin" --key k0 $best_raw_args --seconds "$secs" | field sigs_per_s)")
-  pair_d+=("$(bench --connections "$1" --pipeline "$2" | field sigs_per_s)")
+pair_d=() pair_r=() pair_q=()
+raw_slice() { "$raw" --token bench --pin-file "$state/pin" --key k0 $best_raw_args --seconds "$slice" | field sigs_per_s; }
+daemon_slice() {
+  "$stisign" bench --socket "$state/sign.sock" --seconds "$slice" --warmup 0 --connections "$1" \
+    --pipeline "$2" | field sigs_per_s
+}
+for i in $(seq "$pairs"); do
+  if (( i % 2 )); then r=$(raw_slice); d=$(daemon_slice "$@"); else d=$(daemon_slice "$@"); r=$(raw_slice); fi
+  pair_r+=("$r") pair_d+=("$d")
+  pair_q+=("$(awk "BEGIN {printf \"%.3f\", $d / $r}")")
 done
-ratio_raw=$(printf '%s\n' "${pair_r[@]}" | median)
-ratio_daemon=$(printf '%s\n' "${pair_d[@]}" | median)
+ratio=$(printf '%s\n' "${pair_q[@]}" | median)
 stop_daemon
 
 # Open loop at fixed rates against the better shape: latency vs offered
@@ -235,10 +244,11 @@ stop_daemon
   printf '%-52s %12s\n' "  token alone paced at the same rate (us)" "${p99_r[*]}"
   printf '%-52s %12s\n' "p99 at 50% of max, medians: stisignd / token (us)" "$p99_50_daemon / $p99_50_raw"
   printf '%-52s %12s\n' "best daemon shape" "$best_mode workers, $best_shape (conns x depth)"
-  printf '%-52s %12s\n' "ratio pairs: best raw loop ($best_raw_args)" "${pair_r[*]}"
-  printf '%-52s %12s\n' "ratio pairs: stisignd" "${pair_d[*]}"
+  printf '%-52s %s\n' "ratio pairs ($slice s): best raw loop ($best_raw_args)" "${pair_r[*]}"
+  printf '%-52s %s\n' "ratio pairs ($slice s): stisignd" "${pair_d[*]}"
+  printf '%-52s %s\n' "ratio of each pair" "${pair_q[*]}"
   echo
-  printf 'ratio to raw ceiling: %.2f\n' "$(awk "BEGIN {print $ratio_daemon / $ratio_raw}")"
+  printf 'ratio to raw ceiling: %.2f\n' "$ratio"
 } | tee -a "$table"
 
 if command -v gnuplot >/dev/null; then

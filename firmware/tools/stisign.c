@@ -6,6 +6,7 @@
  *   stisign health --socket PATH
  *   stisign creds  --socket PATH
  *   stisign bench  --socket PATH --connections N --pipeline D --seconds S [--rate R]
+ *                  [--warmup S] [--trace FILE]
  *   stisign token  init|list ...      stisign key generate|list|attrs ...
  *   stisign csr    ...
  */
@@ -147,6 +148,7 @@ static void usage(void)
             "  health  --socket PATH                      daemon and HSM state\n"
             "  creds   --socket PATH                      credentials in use\n"
             "  bench   --socket PATH --connections N --pipeline D --seconds S [--rate R]\n"
+            "          [--warmup S] [--trace FILE]        load a daemon: throughput, latency\n"
             "  token   init|list ...                      provision a PKCS#11 token\n"
             "  key     generate|list|attrs ...            keys on the token\n"
             "  csr     ...                                PKCS#10 request with a TNAuthList\n"
