@@ -24,7 +24,7 @@ struct stisign_client {
     uint8_t *out;
     size_t out_len;
     uint8_t *in;
-    size_t in_len;
+    size_t in_off, in_len; /* unread answers: in[in_off, in_len) */
 };
 
 static int client_open(const char *path, int *fd_out)
@@ -96,7 +96,7 @@ static int client_reconnect(struct stisign_client *c)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    c->out_len = c->in_len = 0;
+    c->out_len = c->in_off = c->in_len = 0;
     int rc = client_open(c->path, &c->fd);
     if (rc == STI_OK && c->nonblocking)
         rc = stisign_set_nonblocking(c);
@@ -212,6 +212,12 @@ size_t stisign_unsent(const struct stisign_client *c)
 
 int stisign_read(struct stisign_client *c)
 {
+    /* Answers already taken leave room once per read, not per answer. */
+    if (c->in_off) {
+        memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+        c->in_len -= c->in_off;
+        c->in_off = 0;
+    }
     if (c->in_len == CLIENT_IN_CAP)
         return STI_OK; /* caller must take answers first */
     for (;;) {
@@ -293,15 +299,19 @@ static int client_take_frame(struct stisign_client *c, struct stisign_result *r,
                              uint8_t *frame_copy, size_t *frame_len, size_t copy_cap)
 {
     struct wire_hdr h;
+    const uint8_t *in = c->in + c->in_off;
+    size_t avail = c->in_len - c->in_off;
     *got = 0;
-    if (c->in_len < WIRE_HDR_LEN)
+    if (avail < WIRE_HDR_LEN)
         return STI_OK;
-    int rc = wire_hdr_decode(c->in, WIRE_MAX_RESPONSE, &h);
+    int rc = wire_hdr_decode(in, WIRE_MAX_RESPONSE, &h);
     if (rc)
         return rc;
-    if (c->in_len < h.len)
+    if (avail < h.len)
         return STI_OK;
-    memset(r, 0, sizeof *r);
+    /* Each string emptied, not the whole result (about 5 KB) per answer. */
+    r->message[0] = r->identity[0] = r->cred[0] = r->origid[0] = '\0';
+    r->iat = 0;
     r->id = h.id;
     r->op = (uint8_t)(h.op & ~WIRE_RESPONSE_BIT);
     r->status = h.status;
@@ -309,14 +319,15 @@ static int client_take_frame(struct stisign_client *c, struct stisign_result *r,
     if (frame_copy) {
         if (blen > copy_cap)
             return STI_ETOOLONG;
-        memcpy(frame_copy, c->in + WIRE_HDR_LEN, blen);
+        memcpy(frame_copy, in + WIRE_HDR_LEN, blen);
         *frame_len = blen;
     }
     /* Sign answers are decoded here; other ops' fields by their callers. */
-    rc = r->op == WIRE_OP_SIGN ? client_decode_sign(c->in + WIRE_HDR_LEN, blen, r)
-                               : client_decode_message(c->in + WIRE_HDR_LEN, blen, r);
-    memmove(c->in, c->in + h.len, c->in_len - h.len);
-    c->in_len -= h.len;
+    rc = r->op == WIRE_OP_SIGN ? client_decode_sign(in + WIRE_HDR_LEN, blen, r)
+                               : client_decode_message(in + WIRE_HDR_LEN, blen, r);
+    c->in_off += h.len;
+    if (c->in_off == c->in_len)
+        c->in_off = c->in_len = 0;
     if (rc)
         return rc;
     if (r->status && !r->message[0])

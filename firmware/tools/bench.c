@@ -4,16 +4,17 @@
  * requests in flight); with --rate R, open loop: requests are issued on a
  * fixed schedule of R per second across the connections and latency is
  * measured from the scheduled time, so a stalled server cannot hide its
- * queueing delay. One thread, poll(2), pipelined batches per wake-up.
+ * queueing delay. One thread, epoll, pipelined batches per wake-up.
  */
 #define _GNU_SOURCE
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "opts.h"
 #include "sti_err.h"
@@ -87,7 +88,10 @@ int tool_bench(int argc, char **argv)
     if (rate)
         prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     struct bench_conn *bc = calloc((size_t)nconn, sizeof *bc);
-    struct pollfd *pfd = calloc((size_t)nconn, sizeof *pfd);
+    /* epoll: a wake-up costs the connections that answered, not all. */
+    struct epoll_event *evs = calloc((size_t)nconn, sizeof *evs);
+    char *want_out = calloc((size_t)nconn, 1); /* EPOLLOUT asked for */
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
     uint32_t *lat = malloc(BENCH_MAX_SAMPLES * sizeof *lat);
     uint32_t *lag = malloc(BENCH_MAX_SAMPLES * sizeof *lag);
     static struct stisign_result r;
@@ -97,20 +101,24 @@ int tool_bench(int argc, char **argv)
         perror(opts_get(o, NOPT(o), "trace"));
         return 1;
     }
-    if (!bc || !pfd || !lat || !lag) {
+    if (!bc || !evs || !want_out || epfd < 0 || !lat || !lag) {
         tool_error(STI_ENOMEM, NULL);
         return 1;
     }
     for (long i = 0; i < nconn; i++) {
         bc[i].sent_ns = calloc(BENCH_RING, sizeof(uint64_t));
         bc[i].taken_ns = calloc(BENCH_RING, sizeof(uint64_t));
-        if (!bc[i].sent_ns || !bc[i].taken_ns || (rc = stisign_connect(opts_get(o, NOPT(o), "socket"), &bc[i].c)) ||
+        if (!bc[i].sent_ns || !bc[i].taken_ns ||
+            (rc = stisign_connect(opts_get(o, NOPT(o), "socket"), &bc[i].c)) ||
             (rc = stisign_set_nonblocking(bc[i].c))) {
             tool_error(rc ? rc : STI_ENOMEM, "connect");
             return 1;
         }
-        pfd[i].fd = stisign_fd(bc[i].c);
-        pfd[i].events = POLLIN;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, stisign_fd(bc[i].c), &ev) != 0) {
+            tool_error(STI_EIO, "epoll");
+            return 1;
+        }
     }
 
     uint64_t ok = 0, errors = 0, issued = 0, nlat = 0, ok_at_meas = 0, ok_at_end = 0;
@@ -185,7 +193,13 @@ int tool_bench(int argc, char **argv)
                 return 1;
             }
             dirty[i] = 0;
-            pfd[i].events = POLLIN | (stisign_unsent(bc[i].c) ? POLLOUT : 0);
+            char want = stisign_unsent(bc[i].c) != 0;
+            if (want != want_out[i]) {
+                struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0),
+                                         .data.u64 = (uint64_t)i};
+                epoll_ctl(epfd, EPOLL_CTL_MOD, stisign_fd(bc[i].c), &ev);
+                want_out[i] = want;
+            }
         }
         struct timespec to = {0, 100000000};
         if (rate && !stopped && !all_full) {
@@ -194,13 +208,12 @@ int tool_bench(int argc, char **argv)
             if (to.tv_nsec > 100000000)
                 to.tv_nsec = 100000000;
         }
-        int np = ppoll(pfd, (nfds_t)nconn, &to, NULL);
+        int np = epoll_pwait2(epfd, evs, (int)nconn, &to, NULL);
         if (np <= 0)
             continue;
         uint64_t tr = now_ns();
-        for (long i = 0; i < nconn; i++) {
-            if (!pfd[i].revents)
-                continue;
+        for (int e = 0; e < np; e++) {
+            long i = (long)evs[e].data.u64;
             if ((rc = stisign_read(bc[i].c))) {
                 tool_error(rc, "connection lost");
                 return 1;
@@ -257,7 +270,9 @@ int tool_bench(int argc, char **argv)
         free(bc[i].taken_ns);
     }
     free(bc);
-    free(pfd);
+    free(evs);
+    free(want_out);
+    close(epfd);
     free(lat);
     free(lag);
     free(dirty);
