@@ -389,9 +389,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     }
     /* Credentials reload; what the process was started with stays. */
     if (strcmp(nc.socket, d->cfg.socket) || strcmp(nc.module, d->cfg.module) ||
-        nc.workers != d->cfg.workers ||
-        nc.worker_mode != d->cfg.worker_mode || nc.worker_affinity != d->cfg.worker_affinity ||
-        nc.npeer != d->cfg.npeer ||
+        nc.workers != d->cfg.workers || nc.worker_mode != d->cfg.worker_mode ||
+        nc.worker_affinity != d->cfg.worker_affinity || nc.npeer != d->cfg.npeer ||
         strcmp(nc.allow_uid, d->cfg.allow_uid) || strcmp(nc.allow_gid, d->cfg.allow_gid))
         log_warn("reload: only the token, its PIN file and the credentials are reloaded; "
                  "socket, module, workers and peer settings take effect at restart");

@@ -59,11 +59,10 @@ static uint32_t pct(const uint32_t *v, size_t n, double p)
 
 int tool_bench(int argc, char **argv)
 {
-    struct opt o[] = {{"socket", 1, 0, {0}, 0},   {"connections", 1, 0, {0}, 0},
-                      {"pipeline", 1, 0, {0}, 0}, {"seconds", 1, 0, {0}, 0},
-                      {"rate", 1, 0, {0}, 0},     {"orig", 1, 0, {0}, 0},
-                      {"dest", 1, 0, {0}, 0},     {"warmup", 1, 0, {0}, 0},
-                      {"trace", 1, 0, {0}, 0}};
+    struct opt o[] = {
+        {"socket", 1, 0, {0}, 0},  {"connections", 1, 0, {0}, 0}, {"pipeline", 1, 0, {0}, 0},
+        {"seconds", 1, 0, {0}, 0}, {"rate", 1, 0, {0}, 0},        {"orig", 1, 0, {0}, 0},
+        {"dest", 1, 0, {0}, 0},    {"warmup", 1, 0, {0}, 0},      {"trace", 1, 0, {0}, 0}};
     const char *pos[1];
     size_t npos;
     long nconn, depth, secs, rate, warm;
