@@ -264,6 +264,7 @@ set logscale y
 plot "$out/latency.dat" using 1:2 with linespoints title "stisignd p50", \
      "$out/latency.dat" using 1:3 with linespoints title "stisignd p99", \
      "$out/latency.dat" using 1:4 with linespoints dashtype 2 title "token alone p50", \
-     "$out/latency.dat" using 1:5 with linespoints dashtype 2 title "token alone p99"
+     "$out/latency.dat" using 1:5 with linespoints dashtype 2 title "token alone p99", \
+     1000 with lines dashtype 3 linecolor rgb "gray40" title "p99 target at 50 % of max (1 ms)"
 GP
 fi

@@ -93,16 +93,17 @@ int tool_bench(int argc, char **argv)
     int epfd = epoll_create1(EPOLL_CLOEXEC);
     uint32_t *lat = malloc(BENCH_MAX_SAMPLES * sizeof *lat);
     uint32_t *lag = malloc(BENCH_MAX_SAMPLES * sizeof *lag);
+    char *dirty = calloc((size_t)nconn, 1); /* requests queued since the last flush */
     static struct stisign_result r;
-    int rc = STI_OK;
+    int rc = STI_OK, ret = 1;
     FILE *trace = NULL;
     if (opts_get(o, NOPT(o), "trace") && !(trace = fopen(opts_get(o, NOPT(o), "trace"), "w"))) {
         perror(opts_get(o, NOPT(o), "trace"));
-        return 1;
+        goto out;
     }
-    if (!bc || !evs || !want_out || epfd < 0 || !lat || !lag) {
+    if (!bc || !evs || !want_out || epfd < 0 || !lat || !lag || !dirty) {
         tool_error(STI_ENOMEM, NULL);
-        return 1;
+        goto out;
     }
     for (long i = 0; i < nconn; i++) {
         bc[i].sent_ns = calloc(BENCH_RING, sizeof(uint64_t));
@@ -111,12 +112,12 @@ int tool_bench(int argc, char **argv)
             (rc = stisign_connect(opts_get(o, NOPT(o), "socket"), &bc[i].c)) ||
             (rc = stisign_set_nonblocking(bc[i].c))) {
             tool_error(rc ? rc : STI_ENOMEM, "connect");
-            return 1;
+            goto out;
         }
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
         if (epoll_ctl(epfd, EPOLL_CTL_ADD, stisign_fd(bc[i].c), &ev) != 0) {
             tool_error(STI_EIO, "epoll");
-            return 1;
+            goto out;
         }
     }
 
@@ -129,9 +130,6 @@ int tool_bench(int argc, char **argv)
     uint64_t t_drain = t_end + 10000000000u; /* answers still owed after 10 s are lost */
     long rr = 0;
     int all_full = 0; /* open loop: every connection at BENCH_MAX_OUTSTANDING */
-    char *dirty = calloc((size_t)nconn, 1);
-    if (!dirty)
-        return 1;
     for (;;) {
         uint64_t t = now_ns();
         if (!measuring && t >= t_meas) {
@@ -189,7 +187,7 @@ int tool_bench(int argc, char **argv)
         for (long i = 0; i < nconn; i++) {
             if ((dirty[i] || stisign_unsent(bc[i].c)) && (rc = stisign_flush(bc[i].c))) {
                 tool_error(rc, "send");
-                return 1;
+                goto out;
             }
             dirty[i] = 0;
             char want = stisign_unsent(bc[i].c) != 0;
@@ -215,13 +213,13 @@ int tool_bench(int argc, char **argv)
             long i = (long)evs[e].data.u64;
             if ((rc = stisign_read(bc[i].c))) {
                 tool_error(rc, "connection lost");
-                return 1;
+                goto out;
             }
             for (;;) {
                 int got;
                 if ((rc = stisign_take(bc[i].c, &r, &got))) {
                     tool_error(rc, "bad answer");
-                    return 1;
+                    goto out;
                 }
                 if (!got)
                     break;
@@ -251,8 +249,6 @@ int tool_bench(int argc, char **argv)
     }
     qsort(lat, nlat, sizeof *lat, cmp_u32);
     qsort(lag, nlat, sizeof *lag, cmp_u32);
-    if (trace)
-        fclose(trace);
     double rate_ok = (double)(ok_at_end - ok_at_meas) / (double)secs;
     printf("bench: connections=%ld pipeline=%ld rate=%ld seconds=%ld signed=%llu errors=%llu "
            "lost=%u sigs_per_s=%.0f p50_us=%u p90_us=%u p99_us=%u p999_us=%u max_us=%u "
@@ -263,7 +259,11 @@ int tool_bench(int argc, char **argv)
     if (first_error)
         fprintf(stderr, "first error: %d (%s) %s\n", first_error, sti_errname(first_error),
                 sti_strerror(first_error));
-    for (long i = 0; i < nconn; i++) {
+    ret = errors || outstanding ? 1 : 0;
+out:
+    if (trace)
+        fclose(trace);
+    for (long i = 0; bc && i < nconn; i++) {
         stisign_close(bc[i].c);
         free(bc[i].sent_ns);
         free(bc[i].taken_ns);
@@ -271,9 +271,10 @@ int tool_bench(int argc, char **argv)
     free(bc);
     free(evs);
     free(want_out);
-    close(epfd);
+    if (epfd >= 0)
+        close(epfd);
     free(lat);
     free(lag);
     free(dirty);
-    return errors || outstanding ? 1 : 0;
+    return ret;
 }
