@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "latency.h"
 #include "opts.h"
 #include "sti_err.h"
 #include "stisign.h"
@@ -32,7 +33,7 @@
 struct bench_conn {
     struct stisign_client *c;
     uint64_t *sent_ns;  /* by id % BENCH_RING: when the request was due */
-    uint64_t *taken_ns; /* when it was handed to the socket */
+    uint32_t *lag_us;  /* how late it was handed to the socket */
     unsigned outstanding;
 };
 
@@ -41,20 +42,6 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint32_t pct(const uint32_t *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i];
 }
 
 int tool_bench(int argc, char **argv)
@@ -107,8 +94,8 @@ int tool_bench(int argc, char **argv)
     }
     for (long i = 0; i < nconn; i++) {
         bc[i].sent_ns = calloc(BENCH_RING, sizeof(uint64_t));
-        bc[i].taken_ns = calloc(BENCH_RING, sizeof(uint64_t));
-        if (!bc[i].sent_ns || !bc[i].taken_ns ||
+        bc[i].lag_us = calloc(BENCH_RING, sizeof(uint32_t));
+        if (!bc[i].sent_ns || !bc[i].lag_us ||
             (rc = stisign_connect(opts_get(o, NOPT(o), "socket"), &bc[i].c)) ||
             (rc = stisign_set_nonblocking(bc[i].c))) {
             tool_error(rc ? rc : STI_ENOMEM, "connect");
@@ -148,7 +135,7 @@ int tool_bench(int argc, char **argv)
                     uint32_t id;
                     if ((rc = stisign_submit_sign(bc[i].c, &a, &id)))
                         break;
-                    bc[i].sent_ns[id % BENCH_RING] = bc[i].taken_ns[id % BENCH_RING] = t;
+                    bc[i].sent_ns[id % BENCH_RING] = t; /* lag_us stays 0 */
                     bc[i].outstanding++;
                     outstanding++;
                     issued++;
@@ -177,7 +164,7 @@ int tool_bench(int argc, char **argv)
                 if ((rc = stisign_submit_sign(bc[i].c, &a, &id)))
                     break;
                 bc[i].sent_ns[id % BENCH_RING] = t0 + issued * 1000000000u / (uint64_t)rate;
-                bc[i].taken_ns[id % BENCH_RING] = t;
+                bc[i].lag_us[id % BENCH_RING] = (uint32_t)((t - bc[i].sent_ns[id % BENCH_RING]) / 1000u);
                 bc[i].outstanding++;
                 outstanding++;
                 issued++;
@@ -224,7 +211,6 @@ int tool_bench(int argc, char **argv)
                 if (!got)
                     break;
                 uint64_t sent = bc[i].sent_ns[r.id % BENCH_RING];
-                uint64_t taken = bc[i].taken_ns[r.id % BENCH_RING];
                 bc[i].outstanding--;
                 outstanding--;
                 if (r.status) {
@@ -238,7 +224,7 @@ int tool_bench(int argc, char **argv)
                  * before or after its end. */
                 if (sent >= t_meas && nlat < BENCH_MAX_SAMPLES) {
                     lat[nlat] = (uint32_t)((tr - sent) / 1000u);
-                    lag[nlat++] = (uint32_t)((taken - sent) / 1000u);
+                    lag[nlat++] = bc[i].lag_us[r.id % BENCH_RING];
                     if (trace)
                         fprintf(trace, "%llu %u %u %ld\n",
                                 (unsigned long long)((sent - t0) / 1000u), lag[nlat - 1],
@@ -247,15 +233,15 @@ int tool_bench(int argc, char **argv)
             }
         }
     }
-    qsort(lat, nlat, sizeof *lat, cmp_u32);
-    qsort(lag, nlat, sizeof *lag, cmp_u32);
+    lat_sort(lat, nlat);
+    lat_sort(lag, nlat);
     double rate_ok = (double)(ok_at_end - ok_at_meas) / (double)secs;
     printf("bench: connections=%ld pipeline=%ld rate=%ld seconds=%ld signed=%llu errors=%llu "
            "lost=%u sigs_per_s=%.0f p50_us=%u p90_us=%u p99_us=%u p999_us=%u max_us=%u "
            "client_lag_p99_us=%u\n",
            nconn, rate ? 0 : depth, rate, secs, (unsigned long long)ok, (unsigned long long)errors,
-           outstanding, rate_ok, pct(lat, nlat, 0.50), pct(lat, nlat, 0.90), pct(lat, nlat, 0.99),
-           pct(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0, pct(lag, nlat, 0.99));
+           outstanding, rate_ok, lat_pct(lat, nlat, 0.50), lat_pct(lat, nlat, 0.90), lat_pct(lat, nlat, 0.99),
+           lat_pct(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0, lat_pct(lag, nlat, 0.99));
     if (first_error)
         fprintf(stderr, "first error: %d (%s) %s\n", first_error, sti_errname(first_error),
                 sti_strerror(first_error));
@@ -266,7 +252,7 @@ out:
     for (long i = 0; bc && i < nconn; i++) {
         stisign_close(bc[i].c);
         free(bc[i].sent_ns);
-        free(bc[i].taken_ns);
+        free(bc[i].lag_us);
     }
     free(bc);
     free(evs);

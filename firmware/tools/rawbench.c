@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "hsm.h"
+#include "latency.h"
 #include "opts.h"
 #include "sti_err.h"
 
@@ -149,17 +150,6 @@ static void *rb_thread_main(void *arg)
     struct rb_thread *t = arg;
     t->rc = rb_loop(t->cfg, t->cfg->shared, t->idx, &t->out);
     return NULL;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint32_t pct(const uint32_t *v, size_t n, double p)
-{
-    return n ? v[(size_t)(p * (double)(n - 1) + 0.5)] : 0;
 }
 
 static int full_write(int fd, const void *p, size_t n)
@@ -329,10 +319,10 @@ int main(int argc, char **argv)
            threads ? "threads" : "procs", n, c.open_flags ? "copy" : "token", el, total,
            (double)total / c.seconds);
     if (rate) {
-        qsort(lat, nlat, sizeof *lat, cmp_u32);
+        lat_sort(lat, nlat);
         printf(" rate=%ld p50_us=%u p90_us=%u p99_us=%u p999_us=%u max_us=%u", rate,
-               pct(lat, nlat, 0.5), pct(lat, nlat, 0.9), pct(lat, nlat, 0.99),
-               pct(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0);
+               lat_pct(lat, nlat, 0.5), lat_pct(lat, nlat, 0.9), lat_pct(lat, nlat, 0.99),
+               lat_pct(lat, nlat, 0.999), nlat ? lat[nlat - 1] : 0);
     }
     printf("\n");
     free(lat);
