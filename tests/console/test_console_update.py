@@ -13,16 +13,13 @@ update commands need the operator login; installs and confirms are in the
 audit log."""
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 from console_fixture import STISIGND, check, run_tests  # noqa: E402
-from stitest import BUILD, SRC  # noqa: E402
+from stitest import mkimage, run  # noqa: E402
 from test_console import first_boot, login  # noqa: E402
 
-MKIMAGE = os.path.join(BUILD, "firmware/tools/stisign-mkimage")
-VENDOR_KEY = os.path.join(SRC, "board/sim/vendor-test-key.pem")
 REFUSED = "% firmware update refused (STI_EUPDATE)"
 SLOTS = re.compile(r"Slots: +(running=\S+ version=\S+ trial=\S+ active=\S+ pending=\S+ "
                    r"rollback=\S+)\r\n")
@@ -45,23 +42,6 @@ def boot(env, first=False):
     login(con)
     con.cmd("terminal length 0")
     return con
-
-
-def run(args):
-    r = subprocess.run(args, capture_output=True, text=True, timeout=60)
-    check(r.returncode == 0, "%s failed: %s%s" % (" ".join(args[:2]), r.stdout, r.stderr))
-    return r
-
-
-def mkimage(env, name, version, key=VENDOR_KEY, payload=b"stisign firmware\n"):
-    p = os.path.join(env.dir, name + ".payload")
-    with open(p, "wb") as f:
-        f.write(payload)
-    out = os.path.join(env.dir, name + ".img")
-    args = [MKIMAGE, "--version", version, "--payload", p, "--out", out]
-    args += ["--unsigned"] if key is None else ["--key", key]
-    run(args)
-    return out
 
 
 def slots(con):

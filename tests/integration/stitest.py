@@ -25,6 +25,8 @@ MODULE = os.environ.get("STI_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
 STISIGN = os.path.join(BUILD, "firmware/tools/stisign")
 STISIGND = os.path.join(BUILD, "firmware/daemon/stisignd")
 CA = os.path.join(SRC, "scripts/throwaway_ca.py")
+MKIMAGE = os.path.join(BUILD, "firmware/tools/stisign-mkimage")
+VENDOR_KEY = os.path.join(SRC, "board/sim/vendor-test-key.pem")
 X5U = "https://cr.example.com/it/chain.pem"
 # STI_DAEMON_WRAP="valgrind --trace-children=yes ..." prefixes the daemon's
 # argv (scripts/valgrind.sh); starting and stopping then wait longer.
@@ -186,6 +188,18 @@ class Env:
         for d in dests:
             args += ["--dest", d]
         return self.tool(args, ok=ok)
+
+
+def mkimage(env, name, version, key=VENDOR_KEY, payload=b"stisign firmware\n"):
+    """A firmware update image in env.dir (signed with key; None: unsigned)."""
+    p = os.path.join(env.dir, name + ".payload")
+    with open(p, "wb") as f:
+        f.write(payload)
+    out = os.path.join(env.dir, name + ".img")
+    args = [MKIMAGE, "--version", version, "--payload", p, "--out", out]
+    args += ["--unsigned"] if key is None else ["--key", key]
+    run(args)
+    return out
 
 
 def field(tag, value):

@@ -18,10 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fault_lib import FaultEnv  # noqa: E402
-from stitest import BUILD, SRC, STISIGND, check, main, run  # noqa: E402
+from stitest import STISIGND, check, main, mkimage, run  # noqa: E402
 
-MKIMAGE = os.path.join(BUILD, "firmware/tools/stisign-mkimage")
-VENDOR_KEY = os.path.join(SRC, "board/sim/vendor-test-key.pem")
 # enum bsp_update_rc (board/include/bsp.h): stisignd --update's exit code
 UPD_EUNSIGNED, UPD_ETAMPERED, UPD_ESIG, UPD_EDOWNGRADE = 11, 12, 13, 14
 
@@ -151,17 +149,6 @@ def an_unhealthy_daemon_does_not_kick_the_watchdog(env):
     # Fixed: after the next reset the self-test passes and kicks start.
     env.clear_faults()
     wait_for("kicks once healthy", lambda: kicks(env) >= 3, 20)
-
-
-def mkimage(env, name, version, key=VENDOR_KEY, payload=b"stisign firmware\n"):
-    p = os.path.join(env.dir, name + ".payload")
-    with open(p, "wb") as f:
-        f.write(payload)
-    out = os.path.join(env.dir, name + ".img")
-    args = [MKIMAGE, "--version", version, "--payload", p, "--out", out]
-    args += ["--unsigned"] if key is None else ["--key", key]
-    run(args)
-    return out
 
 
 def update(env, image):
