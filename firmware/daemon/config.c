@@ -40,6 +40,7 @@ static const struct cfg_key cfg_keys[] = {
     K("worker_mode", CT_WMODE, worker_mode, 0, 0),
     K("worker_window", CT_UINT, window, 1, 4096),
     K("worker_affinity", CT_BOOL, worker_affinity, 0, 0),
+    K("loop_sched_batch", CT_BOOL, loop_sched_batch, 0, 0),
     K("max_queue", CT_UINT, max_queue, 1, 1u << 20),
     K("max_connections", CT_UINT, max_conns, 1, 1u << 20),
     K("max_pending_per_connection", CT_UINT, max_pending, 1, 65536),
@@ -134,8 +135,9 @@ void cfg_defaults(struct cfg *c)
     snprintf(c->module, sizeof c->module, "/usr/lib/softhsm/libsofthsm2.so");
     c->workers = 2;
     c->worker_mode = POOL_PROCESS;
-    c->window = 24;
+    c->window = 64;
     c->worker_affinity = 1;
+    c->loop_sched_batch = 1;
     c->max_queue = 8192;
     c->max_conns = 4096;
     c->max_pending = 256;

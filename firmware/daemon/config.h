@@ -36,6 +36,9 @@
  * Process workers only (thread workers always sign with the token object).
  * `worker_affinity = yes|no` (default yes): with at least as many CPUs
  * allowed to the daemon as workers, worker i is bound to the i-th CPU.
+ * `loop_sched_batch = yes|no` (default yes): the event loop thread runs
+ * as SCHED_BATCH (a woken loop does not preempt a signing worker; the
+ * workers stay SCHED_OTHER); only when the daemon was started SCHED_OTHER.
  * `http_listen = [HOST:]PORT` (default off; HOST defaults to
  * 127.0.0.1) serves GET /metrics; with `publish_chain = yes` also each
  * credential's chain at /x5u/NAME.pem and at the path of its x5u URL.
@@ -102,6 +105,7 @@ struct cfg {
     enum pool_mode worker_mode;
     unsigned window;
     int worker_affinity; /* worker i bound to the i-th CPU when CPUs >= workers */
+    int loop_sched_batch; /* the event loop thread SCHED_BATCH, workers SCHED_OTHER */
     unsigned max_queue;
     unsigned max_conns;
     unsigned max_pending;

@@ -1,5 +1,5 @@
 /* pool.c — the HSM worker pool on the I/O loop. */
-#define _GNU_SOURCE /* recvmmsg */
+#define _GNU_SOURCE /* recvmmsg, SCHED_* */
 #include "pool.h"
 
 #include <errno.h>
@@ -391,6 +391,7 @@ static void pool_spawn(struct pool_worker *w)
     CPU_ZERO(&one);
     if (w->cpu >= 0)
         CPU_SET(w->cpu, &one);
+    struct sched_param other = {0};
     if (p->cfg.mode == POOL_PROCESS) {
         pid_t pid = fork();
         if (pid < 0)
@@ -402,6 +403,8 @@ static void pool_spawn(struct pool_worker *w)
             /* Best effort: a worker that cannot be bound still signs. */
             if (w->cpu >= 0)
                 (void)sched_setaffinity(0, sizeof one, &one);
+            if (p->cfg.sched_other)
+                (void)sched_setscheduler(0, SCHED_OTHER, &other);
             char *argv[] = {(char *)"stisignd", (char *)"--hsm-worker", NULL};
             execv(p->cfg.self_exe, argv);
             _exit(127);
@@ -424,6 +427,11 @@ static void pool_spawn(struct pool_worker *w)
         int made = pthread_attr_init(&at) == 0;
         if (made && w->cpu >= 0)
             (void)pthread_attr_setaffinity_np(&at, sizeof one, &one);
+        if (made && p->cfg.sched_other) {
+            (void)pthread_attr_setinheritsched(&at, PTHREAD_EXPLICIT_SCHED);
+            (void)pthread_attr_setschedpolicy(&at, SCHED_OTHER);
+            (void)pthread_attr_setschedparam(&at, &other);
+        }
         int rc = made ? pthread_create(&t, &at, pool_thread_main, ta) : -1;
         if (made)
             pthread_attr_destroy(&at);

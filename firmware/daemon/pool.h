@@ -18,6 +18,8 @@
  * workers, worker i (and its replacements) is bound to the i-th of them:
  * the scheduler can then never stack two signing workers on one CPU while
  * another idles (the I/O loop stays free to run anywhere).
+ * With `sched_other`, workers (replacements too) run SCHED_OTHER even
+ * when the thread that starts them has been made SCHED_BATCH.
  * The pool keeps the worker configuration, PIN included, in locked memory
  * to configure replacements, and wipes it on free.
  */
@@ -39,6 +41,7 @@ struct pool_cfg {
     unsigned window;    /* jobs in flight per worker */
     unsigned max_queue; /* jobs waiting for a worker */
     int affinity;       /* bind worker i to the i-th CPU when there are enough */
+    int sched_other;    /* workers SCHED_OTHER, whatever the loop thread runs at */
     char self_exe[512]; /* for POOL_PROCESS */
     struct wp_config wc;
 };

@@ -9,8 +9,10 @@
  *   stisignd -c FILE --update-status  the update slots
  *   stisignd --hsm-worker          internal: an HSM worker on fd 3
  */
+#define _GNU_SOURCE /* SCHED_BATCH */
 #include <errno.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +68,7 @@ struct daemon {
     time_t expiry_last;
     uint64_t watchdog_usec;
     int listen_fd;        /* socket activation: the inherited socket, else -1 */
+    int loop_batch;       /* the loop thread goes SCHED_BATCH, workers stay SCHED_OTHER */
     int ops_state;        /* last health state told to systemd, -1 none */
     /* board: update confirmed, signatures seen at the last tick, test hook */
     int board_confirmed;
@@ -160,6 +163,7 @@ static int daemon_pool_cfg(struct daemon *d, const struct cred_table *creds, str
     pc->mode = d->cfg.worker_mode;
     pc->window = d->cfg.window;
     pc->affinity = d->cfg.worker_affinity;
+    pc->sched_other = d->loop_batch;
     pc->max_queue = d->cfg.max_queue;
     ssize_t n = readlink("/proc/self/exe", pc->self_exe, sizeof pc->self_exe - 1);
     if (n <= 0)
@@ -390,7 +394,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     /* Credentials reload; what the process was started with stays. */
     if (strcmp(nc.socket, d->cfg.socket) || strcmp(nc.module, d->cfg.module) ||
         nc.workers != d->cfg.workers || nc.worker_mode != d->cfg.worker_mode ||
-        nc.worker_affinity != d->cfg.worker_affinity || nc.npeer != d->cfg.npeer ||
+        nc.worker_affinity != d->cfg.worker_affinity ||
+        nc.loop_sched_batch != d->cfg.loop_sched_batch || nc.npeer != d->cfg.npeer ||
         strcmp(nc.allow_uid, d->cfg.allow_uid) || strcmp(nc.allow_gid, d->cfg.allow_gid))
         log_warn("reload: only the token, its PIN file and the credentials are reloaded; "
                  "socket, module, workers and peer settings take effect at restart");
@@ -701,6 +706,26 @@ static void on_sigusr2(evutil_socket_t sig, short what, void *arg)
     }
 }
 
+/* The loop thread alone becomes SCHED_BATCH, once the other threads have
+ * started: a loop woken by a client or a worker's answers then waits for
+ * the running worker's slice instead of preempting it, and takes what has
+ * piled up in one pass. At full load that halves the loop's and the
+ * client's wake-ups; an idle CPU still runs it at once. Workers started
+ * later are put back to SCHED_OTHER by the pool (pool_cfg.sched_other). */
+static void daemon_loop_sched(struct daemon *d)
+{
+    struct sched_param sp = {0};
+    if (!d->loop_batch) {
+        if (d->cfg.loop_sched_batch)
+            log_info("event loop: left at its scheduling policy %d", sched_getscheduler(0));
+        return;
+    }
+    if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0)
+        log_warn("event loop: SCHED_BATCH refused (%s); running SCHED_OTHER", strerror(errno));
+    else
+        log_info("event loop: SCHED_BATCH; HSM workers SCHED_OTHER");
+}
+
 static int daemon_run(struct daemon *d)
 {
     int rc;
@@ -721,6 +746,9 @@ static int daemon_run(struct daemon *d)
     d->base = event_base_new();
     if (!d->base)
         return STI_ENOMEM;
+    /* An operator who started the daemon under another policy (chrt) keeps
+     * it for every thread. */
+    d->loop_batch = d->cfg.loop_sched_batch && sched_getscheduler(0) == SCHED_OTHER;
     struct svc_policy pol;
     if ((rc = daemon_policy(d, &pol)))
         return rc;
@@ -791,6 +819,7 @@ static int daemon_run(struct daemon *d)
     }
     if ((rc = daemon_ops_start(d)))
         return rc;
+    daemon_loop_sched(d);
     log_info("ready: signing on %s%s with %zu credential(s), %u HSM worker(s) (%s)",
              d->cfg.socket, d->listen_fd >= 0 ? " (socket from systemd)" : "", d->creds->n,
              d->cfg.workers, d->cfg.worker_mode == POOL_PROCESS ? "process" : "thread");

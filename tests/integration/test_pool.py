@@ -198,7 +198,60 @@ def thread_workers_are_bound_and_named(env):
     check(affinities(tids) == want, "worker threads on %r, not %r" % (want, affinities(tids)))
 
 
+def hsm_worker_tids(env):
+    task = "/proc/%d/task" % env.daemon.pid
+    return sorted(int(t) for t in os.listdir(task)
+                  if open("%s/%s/comm" % (task, t)).read().strip() == "hsm-worker")
+
+
+def policies(ids):
+    return [os.sched_getscheduler(i) for i in ids]
+
+
+def loop_yields_to_workers(env):
+    """The loop thread is SCHED_BATCH and every worker SCHED_OTHER, also a
+    replacement forked by the loop and thread workers it starts on a reload;
+    with loop_sched_batch = no the loop stays SCHED_OTHER."""
+    chain = setup(env, "workers = 2\n")
+    wait_ready(env, 2)
+    check(os.sched_getscheduler(env.daemon.pid) == os.SCHED_BATCH, "the loop is SCHED_BATCH")
+    pids = worker_pids(env)
+    check(policies(pids) == [os.SCHED_OTHER] * 2, "workers: %r" % policies(pids))
+    os.kill(pids[0], signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        now = worker_pids(env)
+        if len(now) == 2 and pids[0] not in now:
+            break
+        time.sleep(0.05)
+    new = [p for p in now if p not in pids]
+    check(len(new) == 1, "one replacement: %r" % now)
+    check(policies(new) == [os.SCHED_OTHER], "the replacement: %r" % policies(new))
+    wait_ready(env, 2)
+    check(storm(env, chain, nconn=2, depth=10, rounds=1) == 20, "signing after the replacement")
+    env.stop()
+
+    env.start("workers = 2\nworker_mode = thread\n")
+    wait_ready(env, 2)
+    old = hsm_worker_tids(env)
+    check(policies(old) == [os.SCHED_OTHER] * 2, "thread workers: %r" % policies(old))
+    env.daemon.send_signal(signal.SIGHUP)
+    deadline = time.time() + 20
+    while time.time() < deadline and "previous workers retired" not in env.logtext():
+        time.sleep(0.05)
+    tids = hsm_worker_tids(env)
+    check(len(tids) == 2 and not set(tids) & set(old), "new thread workers: %r, %r" % (old, tids))
+    check(policies(tids) == [os.SCHED_OTHER] * 2, "reload's thread workers: %r" % policies(tids))
+    check(storm(env, chain, nconn=2, depth=10, rounds=1) == 20, "signing after the reload")
+    env.stop()
+
+    env.start("workers = 2\nloop_sched_batch = no\n")
+    wait_ready(env, 2)
+    check(os.sched_getscheduler(env.daemon.pid) == os.SCHED_OTHER, "loop_sched_batch = no")
+
+
 if __name__ == "__main__":
     main([process_workers_answer_every_request_once, thread_workers_answer_every_request_once,
           killed_worker_is_replaced_and_nothing_is_lost, process_workers_are_bound_one_per_cpu,
-          workers_unbound_when_off_or_more_than_cpus, thread_workers_are_bound_and_named], "pool")
+          workers_unbound_when_off_or_more_than_cpus, thread_workers_are_bound_and_named,
+          loop_yields_to_workers], "pool")
