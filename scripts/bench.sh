@@ -155,7 +155,8 @@ table=$out/results.txt
   echo
 } | tee "$table"
 
-best=0
+# The sweep picks the worker mode; the shape is chosen further down.
+sweep_best=0
 shapes=("1 32" "1 128" "4 32" "16 16" "64 4")
 for mode in process thread; do
   start_daemon "$ncpu" "$mode"
@@ -167,7 +168,7 @@ for mode in process thread; do
     printf '%-44s %12s %8s %8s\n' "  $1 x $2" "$r" "$(echo "$line" | field p50_us)" \
       "$(echo "$line" | field p99_us)" | tee -a "$table"
     if [[ $mode == process ]] && [[ $cd == "1 1" ]]; then unloaded_p50=$(echo "$line" | field p50_us); fi
-    if awk "BEGIN {exit !($r > $best)}"; then best=$r; best_mode=$mode; best_shape=$cd; fi
+    if awk "BEGIN {exit !($r > $sweep_best)}"; then sweep_best=$r; best_mode=$mode; fi
   done
   stop_daemon
 done

@@ -84,8 +84,9 @@ int tool_bench(int argc, char **argv)
     static struct stisign_result r;
     int rc = STI_OK, ret = 1;
     FILE *trace = NULL;
-    if (opts_get(o, NOPT(o), "trace") && !(trace = fopen(opts_get(o, NOPT(o), "trace"), "w"))) {
-        perror(opts_get(o, NOPT(o), "trace"));
+    const char *trace_path = opts_get(o, NOPT(o), "trace");
+    if (trace_path && !(trace = fopen(trace_path, "w"))) {
+        perror(trace_path);
         goto out;
     }
     if (!bc || !evs || !want_out || epfd < 0 || !lat || !lag || !dirty) {
