@@ -67,6 +67,17 @@ for i in 1 2 3 4 5 6 7; do
     --out "$state/chain$i.pem"
 done
 
+# Hypervisor steal: the share of this VM's CPU time the host gave to others
+# while a phase ran (/proc/stat "steal"); it says which figures a busy host
+# bent, since every target here is a share of the machine.
+cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9}' /proc/stat; }
+steal_since() { # "total steal" from cpu_ticks -> percent stolen since then
+  awk -v a="$1" -v b="$(cpu_ticks)" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
+    printf "%.0f", (t > 0 ? 100 * (y[2] - x[2]) / t : 0) }'
+}
+run_t0=$(cpu_ticks)
+
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
@@ -202,6 +213,7 @@ mapfile -t top < <(for cd in "${shapes[@]}"; do echo "${shape_med[$cd]} $cd"; do
 # and the better shape's median. This VM's speed moves by a factor of two
 # within minutes: only measurements seconds apart compare.
 pair_r=() pair_a=() pair_b=() pair_qa=() pair_qb=()
+pairs_t0=$(cpu_ticks)
 raw_slice() { "$raw" --token bench --pin-file "$state/pin" --key k0 $best_raw_args --seconds "$slice" | field sigs_per_s; }
 for i in $(seq "$pairs"); do
   case $(( i % 4 )) in
@@ -214,6 +226,7 @@ for i in $(seq "$pairs"); do
   pair_qa+=("$(awk "BEGIN {printf \"%.3f\", $a / $r}")")
   pair_qb+=("$(awk "BEGIN {printf \"%.3f\", $b / $r}")")
 done
+steal_pairs=$(steal_since "$pairs_t0")
 ratio_a=$(printf '%s\n' "${pair_qa[@]}" | median)
 ratio_b=$(printf '%s\n' "${pair_qb[@]}" | median)
 if awk "BEGIN {exit !($ratio_b > $ratio_a)}"; then
@@ -249,13 +262,17 @@ done
 # and the token alone at the same rate, medians of each side, so that one
 # stall of a shared VM does not decide the figure either way.
 rate50=$(awk "BEGIN {printf \"%d\", $best * 50 / 100}")
-p99_d=() p99_r=() lag_d=()
+p99_d=() p99_r=() lag_d=() steal_d=() steal_r=()
 for _ in $(seq "$runs"); do
+  t0=$(cpu_ticks)
   line=$(bench --connections 16 --rate "$rate50")
+  steal_d+=("$(steal_since "$t0")")
   p99_d+=("$(echo "$line" | field p99_us)")
   lag_d+=("$(echo "$line" | field client_lag_p99_us)")
+  t0=$(cpu_ticks)
   p99_r+=("$("$raw" --token bench --pin-file "$state/pin" --key k0 $best_raw_args --seconds "$secs" \
     --rate "$rate50" | field p99_us)")
+  steal_r+=("$(steal_since "$t0")")
 done
 p99_50_daemon=$(printf '%s\n' "${p99_d[@]}" | median)
 p99_50_raw=$(printf '%s\n' "${p99_r[@]}" | median)
@@ -281,7 +298,9 @@ stop_daemon
   printf '%-52s %12s\n' "unloaded single request p50 (us)" "${unloaded_p50:-?}"
   printf '%-52s %12s\n' "p99 at 50% of max, $rate50/s: stisignd runs (us)" "${p99_d[*]}"
   printf '%-52s %12s\n' "  the bench client's own lag, p99 (us)" "${lag_d[*]}"
+  printf '%-52s %12s\n' "  hypervisor steal during each run (%)" "${steal_d[*]}"
   printf '%-52s %12s\n' "  token alone paced at the same rate (us)" "${p99_r[*]}"
+  printf '%-52s %12s\n' "  hypervisor steal during each run (%)" "${steal_r[*]}"
   printf '%-52s %12s\n' "p99 at 50% of max, medians: stisignd / token (us)" "$p99_50_daemon / $p99_50_raw"
   printf '%-52s %s\n' "shapes, median of $runs x 1 s ($best_mode workers)" "$shape_medians"
   printf '%-52s %s\n' "ratio rounds ($slice s): best raw loop ($best_raw_args)" "${pair_r[*]}"
@@ -289,7 +308,9 @@ stop_daemon
   printf '%-52s %s\n' "  stisignd ${top[1]/ / x }" "${pair_b[*]}"
   printf '%-52s %s\n' "  ratio ${top[0]/ / x }, median $ratio_a" "${pair_qa[*]}"
   printf '%-52s %s\n' "  ratio ${top[1]/ / x }, median $ratio_b" "${pair_qb[*]}"
+  printf '%-52s %12s\n' "  hypervisor steal during the rounds (%)" "$steal_pairs"
   printf '%-52s %12s\n' "best daemon shape" "$best_mode workers, $best_shape (conns x depth)"
+  printf '%-52s %12s\n' "hypervisor steal over the whole run (%)" "$(steal_since "$run_t0")"
   echo
   printf 'ratio to raw ceiling: %.2f\n' "$ratio"
 } | tee -a "$table"
