@@ -32,11 +32,13 @@ static ssize_t worker_recv(int fd, uint8_t *buf, size_t cap)
 #define WORKER_QUEUE (4 * WP_BATCH)
 
 /* With this few jobs left after sending answers, the worker yields the CPU
- * once. The I/O loop runs SCHED_BATCH and never preempts a worker: without
- * the yield it got a CPU only when a worker ran dry, and that worker then
- * idled while the loop answered and fetched the next requests (1 x 32
- * pipeline: 0.60 -> 0.79 of the raw ceiling, 16 x 16: 0.90 -> 0.94, 16
- * interleaved rounds). With nothing else to run the yield is one syscall. */
+ * once. The I/O loop thread runs SCHED_BATCH by default (loop_sched_batch),
+ * so waking it does not preempt a worker: without the yield it mostly got
+ * a CPU only when a worker ran dry, and that worker then idled while the
+ * loop answered and fetched the next requests (1 x 32 pipeline: 0.60 ->
+ * 0.79 of the raw ceiling, 16 x 16: 0.90 -> 0.94, 16 interleaved rounds on
+ * the 2-core bench machine). With nothing else to run the yield is one
+ * syscall. */
 #define WORKER_LOW_WATER WORKER_REPLY_GROUP
 
 /* Per-worker storage, allocated once: threads of one process each have
@@ -58,7 +60,8 @@ struct worker_mem {
 
 /* Reads one SIGN message from the loop into the queue, which has room for
  * a whole batch. With MSG_DONTWAIT, *took is 0 when nothing was waiting.
- * STI_ECLOSED when the loop closed the socket. */
+ * STI_ECLOSED when the socket is closed or fails; the decoder's code for a
+ * malformed message, which leaves the queue as it was. */
 static int worker_fetch(int fd, struct worker_mem *wm, int flags, int *took)
 {
     size_t n;
@@ -141,21 +144,24 @@ int worker_run(int fd)
     STI_TRY(worker_send(fd, out, len));
     STI_CHECK(wm->ready.status == STI_OK, wm->ready.status);
 
+    /* Set once fetching must stop: STI_ECLOSED (nobody is left to answer),
+     * or a malformed message, which ends the worker once every job that
+     * came before it is answered. */
+    int stop = STI_OK;
     for (;;) {
-        if (wm->q_len == 0)
-            rc = worker_fetch(fd, wm, 0, &took); /* nothing to sign: wait */
-        else
-            rc = STI_OK;
-        /* Take whatever else the loop has sent, without waiting. */
-        while (rc == STI_OK && WORKER_QUEUE - wm->q_len >= WP_BATCH &&
-               (rc = worker_fetch(fd, wm, MSG_DONTWAIT, &took)) == STI_OK && took)
-            ;
-        if (rc == STI_ECLOSED) {
-            rc = STI_OK; /* the loop closed us: orderly end */
-            break;
+        if (wm->q_len == 0) {
+            if (stop != STI_OK)
+                break;
+            stop = worker_fetch(fd, wm, 0, &took); /* nothing to sign: wait */
         }
-        STI_TRY(rc);
-        /* One group of answers per message: the first job of a big batch
+        /* Take whatever else the loop has sent, without waiting. */
+        while (stop == STI_OK && WORKER_QUEUE - wm->q_len >= WP_BATCH &&
+               (stop = worker_fetch(fd, wm, MSG_DONTWAIT, &took)) == STI_OK && took)
+            ;
+        if (stop == STI_ECLOSED || wm->q_len == 0)
+            break;
+        /* Answers leave in groups of up to WORKER_REPLY_GROUP, never
+         * spanning two of the loop's messages: the first job of a big batch
          * does not wait for the last, and the loop is not woken once per
          * signature. */
         size_t g = 0;
@@ -187,6 +193,7 @@ int worker_run(int fd)
         if (wm->q_len > 0 && wm->q_len <= WORKER_LOW_WATER)
             sched_yield();
     }
+    rc = stop == STI_ECLOSED ? STI_OK : stop; /* closed by the loop: orderly end */
 out:
     if (s)
         hsm_signer_close(s);

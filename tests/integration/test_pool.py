@@ -6,13 +6,15 @@ import json
 import os
 import selectors
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stitest import (OP_SIGN, T_IDENTITY, Conn, b64u_decode, check, frame, main, sign_body,
-                     verify_identity)
+from stitest import (MODULE, OP_SIGN, STISIGND, T_IDENTITY, Conn, Failure, b64u_decode, check,
+                     der_sig, frame, main, run, sign_body, verify_identity)
 
 SCOPE = "range:12025550000/1000"
 
@@ -250,8 +252,153 @@ def loop_yields_to_workers(env):
     check(os.sched_getscheduler(env.daemon.pid) == os.SCHED_OTHER, "loop_sched_batch = no")
 
 
+# The loop <-> worker messages (firmware/daemon/workproto.h), for driving one
+# `stisignd --hsm-worker` directly over its socketpair.
+WP_CONFIG, WP_READY, WP_SIGN, WP_RESULT = 1, 2, 3, 4
+WP_KEY_COPY = 1
+P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+
+
+def wp_str(s):
+    b = s.encode()
+    return struct.pack(">H", len(b)) + b
+
+
+def wp_config(env, key):
+    with open(env.pin) as f:
+        pin = f.read().strip().encode()
+    return (bytes([WP_CONFIG]) + wp_str(MODULE) + wp_str(env.token) + wp_str("") +
+            struct.pack(">H", len(pin)) + pin + struct.pack(">H", 1) + wp_str(key) +
+            struct.pack(">H", 0) + struct.pack(">II", 0, WP_KEY_COPY))
+
+
+def wp_sign(jobs):
+    """jobs: [(tag, digest)], all with key 0."""
+    return bytes([WP_SIGN]) + struct.pack(">H", len(jobs)) + b"".join(
+        struct.pack(">IH", tag, 0) + digest for tag, digest in jobs)
+
+
+def wp_results(msg):
+    check(msg[0] == WP_RESULT, "a RESULT message: %r" % msg[:4])
+    n = struct.unpack(">H", msg[1:3])[0]
+    check(len(msg) == 3 + n * 70, "RESULT length for %d answers" % n)
+    return [(struct.unpack(">IH", msg[3 + i * 70:9 + i * 70]) + (msg[9 + i * 70:73 + i * 70],))
+            for i in range(n)]
+
+
+def spawn_worker():
+    """A worker process on one end of a SOCK_SEQPACKET pair, as the pool
+    starts it (fd 3); returns (pid, the loop's end)."""
+    loop_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fd = worker_end.fileno()
+            if fd == 3:
+                os.set_inheritable(3, True)
+            else:
+                os.dup2(fd, 3)
+            os.execv(STISIGND, [STISIGND, "--hsm-worker"])
+        finally:
+            os._exit(127)
+    worker_end.close()
+    loop_end.settimeout(60)
+    return pid, loop_end
+
+
+def worker_exit_status(pid):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise Failure("the worker did not exit")
+
+
+def worker_reads_ahead_and_answers_each_message_in_groups(env):
+    """Three SIGN messages queued before the worker is ready are read ahead
+    together; every job is answered once, in order, in answer messages of at
+    most 8 that never mix two of the loop's messages, and each signature
+    verifies with the key the worker reported."""
+    env.keygen("af")
+    pid, s = spawn_worker()
+    sizes = [20, 3, 12]
+    msgs, tag = [], 1
+    for n in sizes:
+        msgs.append([(tag + i, os.urandom(32)) for i in range(n)])
+        tag += n
+    s.send(wp_config(env, "af"))
+    for m in msgs:  # queued while the worker still opens its session
+        s.send(wp_sign(m))
+    ready = s.recv(4096)
+    check(ready[0] == WP_READY and struct.unpack(">HHH", ready[1:7]) == (0, 1, 0),
+          "READY: status 0, one key, found: %r" % ready[:7])
+    point = ready[7:72]
+    owner = {t: k for k, m in enumerate(msgs) for t, _ in m}
+    digests = {t: d for m in msgs for t, d in m}
+    got = []
+    while len(got) < sum(sizes):
+        res = wp_results(s.recv(65536))
+        check(1 <= len(res) <= 8, "answers per message: %d" % len(res))
+        check(len({owner.get(t) for t, _, _ in res}) == 1,
+              "an answer message mixes the loop's messages: %r" % [t for t, _, _ in res])
+        got += res
+    check([t for t, _, _ in got] == list(range(1, tag)), "every job once, in order")
+    check(all(st == 0 for _, st, _ in got), "statuses: %r" % {st for _, st, _ in got})
+    pub = os.path.join(env.dir, "pub.der")
+    with open(pub, "wb") as f:
+        f.write(P256_SPKI_PREFIX + point)
+    for t, _, sig in (got[0], got[20], got[-1]):
+        with open(os.path.join(env.dir, "dgst"), "wb") as f:
+            f.write(digests[t])
+        with open(os.path.join(env.dir, "sig"), "wb") as f:
+            f.write(der_sig(sig))
+        r = run(["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", pub,
+                 "-in", os.path.join(env.dir, "dgst"), "-sigfile", os.path.join(env.dir, "sig")],
+                ok=False)
+        check(r.returncode == 0 and "Signature Verified Successfully" in r.stdout,
+              "job %d's signature verifies: %s%s" % (t, r.stdout, r.stderr))
+    s.close()
+    check(worker_exit_status(pid) == 0, "the worker ends cleanly when the loop closes")
+
+
+def worker_answers_what_came_before_a_malformed_message(env):
+    """A malformed message read ahead ends the worker, but only after every
+    job the loop sent before it is answered; nothing after it is signed."""
+    env.keygen("af")
+    pid, s = spawn_worker()
+    first = [(i, os.urandom(32)) for i in range(1, 11)]
+    bad = wp_sign([(100, os.urandom(32))])[:-1]  # one byte short of its count
+    after = [(200, os.urandom(32))]
+    s.send(wp_config(env, "af"))
+    s.send(wp_sign(first))
+    s.send(bad)
+    s.send(wp_sign(after))
+    msgs = []
+    for _ in range(100):  # READY, at most 10 answer messages, one reset, EOF
+        try:
+            msg = s.recv(65536)
+        except ConnectionResetError:
+            # The worker left the last message unread: the kernel reports
+            # that once, ahead of what it had already sent.
+            continue
+        if not msg:
+            break
+        msgs.append(msg)
+    check(msgs and msgs[0][0] == WP_READY and msgs[0][1:3] == b"\0\0", "READY first")
+    got = [r for m in msgs[1:] for r in wp_results(m)]
+    check([t for t, _, _ in got] == list(range(1, 11)),
+          "answered before the bad message, nothing after: %r" % [t for t, _, _ in got])
+    check(worker_exit_status(pid) == 1, "the worker fails on a malformed message")
+    s.close()
+
+
 if __name__ == "__main__":
     main([process_workers_answer_every_request_once, thread_workers_answer_every_request_once,
           killed_worker_is_replaced_and_nothing_is_lost, process_workers_are_bound_one_per_cpu,
           workers_unbound_when_off_or_more_than_cpus, thread_workers_are_bound_and_named,
-          loop_yields_to_workers], "pool")
+          loop_yields_to_workers, worker_reads_ahead_and_answers_each_message_in_groups,
+          worker_answers_what_came_before_a_malformed_message], "pool")
