@@ -193,8 +193,11 @@ daemon_slice() { # seconds conns depth
 # shape of the better mode (the shapes interleaved) go on to the ratio.
 start_daemon "$ncpu" "$best_mode"
 declare -A shape_runs shape_med
-for _ in $(seq "$runs"); do
-  for cd in "${shapes[@]}"; do
+for r in $(seq "$runs"); do
+  # The order rotates each round: a machine slowing down within a round
+  # must not always cost the same shapes.
+  for k in "${!shapes[@]}"; do
+    cd=${shapes[$(( (k + r) % ${#shapes[@]} ))]}
     set -- $cd
     shape_runs[$cd]+="$(daemon_slice 1 "$@") "
   done
