@@ -12,10 +12,10 @@
 #include "selftest.h"
 #include "sti_err.h"
 
-static ssize_t worker_recv(int fd, uint8_t *buf, size_t cap)
+static ssize_t worker_recv(int fd, uint8_t *buf, size_t cap, int flags)
 {
     for (;;) {
-        ssize_t n = recv(fd, buf, cap, 0);
+        ssize_t n = recv(fd, buf, cap, flags);
         if (n < 0 && errno == EINTR)
             continue;
         return n;
@@ -65,11 +65,8 @@ struct worker_mem {
 static int worker_fetch(int fd, struct worker_mem *wm, int flags, int *took)
 {
     size_t n;
-    ssize_t got;
+    ssize_t got = worker_recv(fd, wm->in, sizeof wm->in, flags);
     *took = 0;
-    do
-        got = recv(fd, wm->in, sizeof wm->in, flags);
-    while (got < 0 && errno == EINTR);
     if (got < 0 && (flags & MSG_DONTWAIT) && (errno == EAGAIN || errno == EWOULDBLOCK))
         return STI_OK;
     if (got <= 0)
@@ -132,7 +129,7 @@ int worker_run(int fd)
     }
     uint8_t *in = wm->in, *out = wm->out;
     struct wp_result *res = wm->res;
-    got = worker_recv(fd, in, sizeof wm->in);
+    got = worker_recv(fd, in, sizeof wm->in, 0);
     STI_CHECK(got > 0, STI_ECLOSED);
     rc = wp_config_decode(in, (size_t)got, &wm->cfg);
     hsm_wipe(in, sizeof wm->in);
