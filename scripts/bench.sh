@@ -14,8 +14,10 @@
 # ratio to its own round's raw run, so that a shared machine whose speed
 # drifts moves both sides alike; the ratio is the better shape's median,
 # and its median throughput is the maximum the open-loop rates are
-# fractions of. The p99 at 50 % of max comes from BENCH_RUNS alternating
-# open-loop runs of the daemon and the token alone. Prints one table; its
+# fractions of. The same rounds give the CPU time per signature of the
+# workers, the I/O loop, the bench client and the raw loop. The p99 at
+# 50 % of max comes from BENCH_RUNS alternating open-loop runs of the
+# daemon and the token alone. Prints one table; its
 # last line is "ratio to raw ceiling: X.XX". Also writes
 # build/bench/results.txt and build/bench/latency.png.
 set -euo pipefail
@@ -184,9 +186,29 @@ for mode in process thread; do
   stop_daemon
 done
 
-daemon_slice() { # seconds conns depth
-  "$stisign" bench --socket "$state/sign.sock" --seconds "$1" --warmup 0 --connections "$2" \
-    --pipeline "$3" | field sigs_per_s
+# CPU time in ns the tasks of the given processes have run (schedstat).
+run_ns() {
+  local t=0 p f ns
+  for p in "$@"; do
+    for f in /proc/"$p"/task/*/schedstat; do
+      read -r ns _ 2>/dev/null <"$f" && t=$((t + ns))
+    done
+  done
+  echo "$t"
+}
+daemon_slice() { # seconds conns depth -> sigs/s
+  daemon_slice_cpu "$@" | cut -d' ' -f1
+}
+# -> "sigs/s signed loop_ns workers_ns client_us": what the I/O loop
+# process, its worker processes and the bench client each ran meanwhile.
+daemon_slice_cpu() { # seconds conns depth
+  local workers l0 w0 line
+  workers=$(pgrep -P "$pid" | tr '\n' ' ')
+  l0=$(run_ns "$pid") w0=$(run_ns $workers)
+  line=$("$stisign" bench --socket "$state/sign.sock" --seconds "$1" --warmup 0 --connections "$2" \
+    --pipeline "$3")
+  echo "$(echo "$line" | field sigs_per_s) $(echo "$line" | field signed)" \
+    "$(( $(run_ns "$pid") - l0 )) $(( $(run_ns $workers) - w0 )) $(echo "$line" | field client_cpu_us)"
 }
 # Each sweep row is one run, and on this VM one of them can be lucky: the
 # two shapes with the best median of $runs rounds of 1-s slices of every
@@ -216,14 +238,33 @@ mapfile -t top < <(for cd in "${shapes[@]}"; do echo "${shape_med[$cd]} $cd"; do
 # and the better shape's median. This VM's speed moves by a factor of two
 # within minutes: only measurements seconds apart compare.
 pair_r=() pair_a=() pair_b=() pair_qa=() pair_qb=()
+# CPU summed over the rounds: a|b.{signed,loop,workers,client} (ns) for
+# the two shapes, raw.{signed,ns} for the raw loop.
+declare -A cpu_sum
+shape_turn() { # a|b conns depth: one slice of a shape; its sigs/s into $a or $b
+  local v
+  read -r -a v <<<"$(daemon_slice_cpu "$slice" "$2" "$3")"
+  [[ $1 == a ]] && a=${v[0]} || b=${v[0]}
+  cpu_sum[$1.signed]=$(( ${cpu_sum[$1.signed]:-0} + v[1] ))
+  cpu_sum[$1.loop]=$(( ${cpu_sum[$1.loop]:-0} + v[2] ))
+  cpu_sum[$1.workers]=$(( ${cpu_sum[$1.workers]:-0} + v[3] ))
+  cpu_sum[$1.client]=$(( ${cpu_sum[$1.client]:-0} + v[4] * 1000 ))
+}
 pairs_t0=$(cpu_ticks)
-raw_slice() { "$raw" --token bench --pin-file "$state/pin" --key k0 $best_raw_args --seconds "$slice" | field sigs_per_s; }
+raw_turn() { # one slice of the best raw loop: its sigs/s into r
+  local line
+  line=$("$raw" --token bench --pin-file "$state/pin" --key k0 $best_raw_args --seconds "$slice")
+  r=$(echo "$line" | field sigs_per_s)
+  cpu_sum[raw.signed]=$(( ${cpu_sum[raw.signed]:-0} + $(echo "$line" | field sigs) ))
+  cpu_sum[raw.ns]=$(awk -v t="${cpu_sum[raw.ns]:-0}" -v n="$(echo "$line" | field sigs)" \
+    -v c="$(echo "$line" | field cpu_us_per_sig)" 'BEGIN {printf "%.0f", t + n * c * 1000}')
+}
 for i in $(seq "$pairs"); do
   case $(( i % 4 )) in
-    1) r=$(raw_slice); a=$(daemon_slice "$slice" ${top[0]}); b=$(daemon_slice "$slice" ${top[1]}) ;;
-    2) b=$(daemon_slice "$slice" ${top[1]}); a=$(daemon_slice "$slice" ${top[0]}); r=$(raw_slice) ;;
-    3) r=$(raw_slice); b=$(daemon_slice "$slice" ${top[1]}); a=$(daemon_slice "$slice" ${top[0]}) ;;
-    0) a=$(daemon_slice "$slice" ${top[0]}); b=$(daemon_slice "$slice" ${top[1]}); r=$(raw_slice) ;;
+    1) raw_turn; shape_turn a ${top[0]}; shape_turn b ${top[1]} ;;
+    2) shape_turn b ${top[1]}; shape_turn a ${top[0]}; raw_turn ;;
+    3) raw_turn; shape_turn b ${top[1]}; shape_turn a ${top[0]} ;;
+    0) shape_turn a ${top[0]}; shape_turn b ${top[1]}; raw_turn ;;
   esac
   pair_r+=("$r") pair_a+=("$a") pair_b+=("$b")
   pair_qa+=("$(awk "BEGIN {printf \"%.3f\", $a / $r}")")
@@ -233,10 +274,22 @@ steal_pairs=$(steal_since "$pairs_t0")
 ratio_a=$(printf '%s\n' "${pair_qa[@]}" | median)
 ratio_b=$(printf '%s\n' "${pair_qb[@]}" | median)
 if awk "BEGIN {exit !($ratio_b > $ratio_a)}"; then
-  ratio=$ratio_b best_shape=${top[1]}
+  ratio=$ratio_b best_shape=${top[1]} best_ab=b
 else
-  ratio=$ratio_a best_shape=${top[0]}
+  ratio=$ratio_a best_shape=${top[0]} best_ab=a
 fi
+# CPU per signature of the better shape over all its rounds. Shares of the
+# same slices: unlike throughput, they hardly move with the machine's speed.
+cpu_line=$(awk -v n="${cpu_sum[$best_ab.signed]}" -v l="${cpu_sum[$best_ab.loop]}" \
+  -v w="${cpu_sum[$best_ab.workers]}" -v c="${cpu_sum[$best_ab.client]}" -v mode="$best_mode" \
+  -v rn="${cpu_sum[raw.signed]:-0}" -v rc="${cpu_sum[raw.ns]:-0}" 'BEGIN {
+    if (n == 0 || rn == 0) { print "?"; exit }
+    if (mode == "thread")
+      printf "loop + workers %.1f, bench client %.1f", (l + w) / n / 1000, c / n / 1000
+    else
+      printf "workers %.1f, I/O loop %.1f, bench client %.1f; loop + client %.1f %% of the three",
+        w / n / 1000, l / n / 1000, c / n / 1000, 100 * (l + c) / (l + w + c)
+    printf "; raw loop %.1f", rc / rn / 1000 }')
 # The maximum the open-loop rates are fractions of: the better shape's
 # median in the rounds above.
 best=$(printf '%s\n' "${pair_a[@]}" | median)
@@ -312,6 +365,7 @@ stop_daemon
   printf '%-52s %s\n' "  ratio ${top[0]/ / x }, median $ratio_a" "${pair_qa[*]}"
   printf '%-52s %s\n' "  ratio ${top[1]/ / x }, median $ratio_b" "${pair_qb[*]}"
   printf '%-52s %12s\n' "  hypervisor steal during the rounds (%)" "$steal_pairs"
+  printf '%-52s %s\n' "  CPU per signature, ${best_shape/ / x }, all rounds (us)" "$cpu_line"
   printf '%-52s %12s\n' "best daemon shape" "$best_mode workers, $best_shape (conns x depth)"
   printf '%-52s %12s\n' "hypervisor steal over the whole run (%)" "$(steal_since "$run_t0")"
   echo

@@ -7,7 +7,9 @@
  *
  *   stisign-rawbench --token T --pin-file F --key LABEL [--module SO]
  *                    (--threads N | --procs N) [--seconds S] [--rate R] [--copy]
- * prints: raw: mode=threads|procs n=N seconds=S sigs=X sigs_per_s=Y
+ * prints: raw: mode=threads|procs n=N seconds=S sigs=X sigs_per_s=Y cpu_us_per_sig=Z
+ * (Z: CPU time the signing loops ran, over the signatures they made: what
+ * one signature costs the machine with nothing else in the way).
  * With --rate R the loops sign on a fixed schedule of R per second in all
  * (open loop, like `stisign bench --rate`) and the line also gives latency
  * percentiles measured from the scheduled time: what the token alone,
@@ -51,6 +53,7 @@ struct rb_cfg {
 /* One signing loop's results. */
 struct rb_out {
     unsigned long long count;
+    unsigned long long cpu_ns; /* the loop's thread, from its first signature */
     uint32_t *lat; /* microseconds, open loop only */
     size_t nlat;
 };
@@ -67,6 +70,14 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static unsigned long long thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (unsigned long long)ts.tv_sec * 1000000000u + (unsigned long long)ts.tv_nsec;
 }
 
 static void sleep_until(double t)
@@ -122,8 +133,10 @@ static int rb_loop(struct rb_cfg *c, struct hsm_module *m, long idx, struct rb_o
         hsm_signer_close(s);
         return STI_EHSM_KEY; /* asked for a copy, the token gave none */
     }
+    unsigned long long cpu0 = thread_cpu_ns();
     if (c->rate) {
         rc = rb_paced(c, s, idx, o);
+        o->cpu_ns = thread_cpu_ns() - cpu0;
         hsm_signer_close(s);
         return rc;
     }
@@ -140,6 +153,7 @@ static int rb_loop(struct rb_cfg *c, struct hsm_module *m, long idx, struct rb_o
         if (rc)
             break;
     }
+    o->cpu_ns = thread_cpu_ns() - cpu0;
     hsm_signer_close(s);
     o->count = n;
     return rc;
@@ -182,11 +196,12 @@ static int full_read(int fd, void *p, size_t n)
     return 0;
 }
 
-/* A child's report on its pipe: count, rc, number of samples, samples. */
+/* A child's report on its pipe: count, rc, number of samples, CPU ns,
+ * samples. */
 static void rb_child(struct rb_cfg *c, long idx, int fd)
 {
     struct hsm_module *m;
-    struct rb_out o = {0, NULL, 0};
+    struct rb_out o = {0, 0, NULL, 0};
     /* Not all at once into C_Initialize (see rb_loop). */
     struct timespec ts = {(time_t)(20 * idx / 1000), (20 * idx % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -195,7 +210,7 @@ static void rb_child(struct rb_cfg *c, long idx, int fd)
         r = rb_loop(c, m, idx, &o);
         hsm_module_unload(m);
     }
-    unsigned long long msg[3] = {o.count, (unsigned long long)r, o.nlat};
+    unsigned long long msg[4] = {o.count, (unsigned long long)r, o.nlat, o.cpu_ns};
     if (full_write(fd, msg, sizeof msg) || full_write(fd, o.lat, o.nlat * sizeof *o.lat))
         _exit(1);
     _exit(0);
@@ -237,7 +252,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "stisign-rawbench: %s\n", sti_strerror(rc));
         return 1;
     }
-    unsigned long long total = 0;
+    unsigned long long total = 0, cpu_ns = 0;
     long n = threads ? threads : procs;
     c.nloops = n;
     uint32_t *lat = NULL;
@@ -271,6 +286,7 @@ int main(int argc, char **argv)
         for (long i = 0; i < n; i++) {
             pthread_join(tid[i], NULL);
             total += th[i].out.count;
+            cpu_ns += th[i].out.cpu_ns;
             if (th[i].rc)
                 rc = th[i].rc;
             if (th[i].out.nlat)
@@ -295,7 +311,7 @@ int main(int argc, char **argv)
             close(fds[i][1]);
         }
         for (long i = 0; i < n; i++) {
-            unsigned long long msg[3] = {0, STI_EINTERNAL, 0};
+            unsigned long long msg[4] = {0, STI_EINTERNAL, 0, 0};
             if (full_read(fds[i][0], msg, sizeof msg) || msg[2] > RB_MAX_SAMPLES ||
                 (msg[2] && (!lat || full_read(fds[i][0], lat + nlat, msg[2] * sizeof *lat))))
                 msg[1] = STI_EINTERNAL;
@@ -304,6 +320,7 @@ int main(int argc, char **argv)
             close(fds[i][0]);
             waitpid(pid[i], NULL, 0);
             total += msg[0];
+            cpu_ns += msg[3];
             if (msg[1])
                 rc = (int)msg[1];
         }
@@ -315,9 +332,9 @@ int main(int argc, char **argv)
         free(lat);
         return 1;
     }
-    printf("raw: mode=%s n=%ld key=%s seconds=%.2f sigs=%llu sigs_per_s=%.0f",
+    printf("raw: mode=%s n=%ld key=%s seconds=%.2f sigs=%llu sigs_per_s=%.0f cpu_us_per_sig=%.1f",
            threads ? "threads" : "procs", n, c.open_flags ? "copy" : "token", el, total,
-           (double)total / c.seconds);
+           (double)total / c.seconds, total ? (double)cpu_ns / 1000.0 / (double)total : 0.0);
     if (rate) {
         lat_sort(lat, nlat);
         printf(" rate=%ld p50_us=%u p90_us=%u p99_us=%u p999_us=%u max_us=%u", rate,

@@ -2,12 +2,15 @@
 """`stisign bench` against the real daemon: the closed loop signs with no
 error and nothing lost; the open loop issues exactly its schedule (request k
 due at k / rate, the first at the start, none after the end) and its trace
-accounts for every answer. Counts and order only: no timing is asserted."""
+accounts for every answer; the client's own CPU time is reported and no
+more than the wall time it ran (one thread). Counts, order and that bound
+only: no timing is asserted."""
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stitest import check, main
+from stitest import STISIGN, check, main, run
 
 SCOPE = "range:12025550000/1000"
 
@@ -26,12 +29,17 @@ def fields(line):
 
 def closed_loop_signs_and_loses_nothing(env):
     setup(env)
+    t0 = time.monotonic()
     r = env.tool(["bench", "--socket", env.sock, "--connections", "4", "--pipeline", "8",
                   "--seconds", "1", "--warmup", "0", "--orig", "12025550123"])
+    wall_us = (time.monotonic() - t0) * 1e6
     f = fields(r.stdout.strip())
     check(f["signed"] > 0 and f["errors"] == 0 and f["lost"] == 0, r.stdout)
     check(f["p50_us"] <= f["p99_us"] <= f["max_us"], r.stdout)
     check(f["client_lag_p99_us"] == 0, "a closed loop sends when it may: %s" % r.stdout)
+    # One thread: its CPU time is positive and cannot exceed the wall time.
+    check(0 < f["client_cpu_us"] <= wall_us,
+          "client CPU %d us within %d us of wall time" % (f["client_cpu_us"], wall_us))
 
 
 def open_loop_issues_its_schedule_exactly(env):
@@ -55,6 +63,28 @@ def open_loop_issues_its_schedule_exactly(env):
     check({c for _, _, _, c in rows} == {0, 1, 2}, "spread over the three connections")
 
 
+RAWBENCH = os.path.join(os.path.dirname(STISIGN), "stisign-rawbench")
+
+
+def rawbench_counts_signatures_and_their_cpu(env):
+    """The raw ceiling's tool: every loop signs, and the CPU time it reports
+    per signature is positive and fits in the loops' wall time."""
+    env.keygen("af")
+    for mode, n, extra in (("threads", 1, []), ("procs", 2, ["--copy"])):
+        t0 = time.monotonic()
+        r = run([RAWBENCH, "--token", env.token, "--pin-file", env.pin, "--key", "af",
+                 "--" + mode, str(n), "--seconds", "1"] + extra)
+        wall_us = (time.monotonic() - t0) * 1e6
+        line = r.stdout.strip()
+        check(line.startswith("raw: mode=%s n=%d " % (mode, n)), line)
+        f = dict(kv.split("=") for kv in line.split()[1:])
+        sigs, per_sig = int(f["sigs"]), float(f["cpu_us_per_sig"])
+        check(sigs > 0 and int(f["sigs_per_s"]) == sigs, line)
+        check(0 < per_sig and per_sig * sigs <= n * wall_us,
+              "%d loops, %.1f us per signature x %d within %.0f us each: %s"
+              % (n, per_sig, sigs, wall_us, line))
+
+
 def refused_without_a_daemon(env):
     r = env.tool(["bench", "--socket", os.path.join(env.dir, "none.sock"), "--connections", "1",
                   "--seconds", "1"], ok=False)
@@ -63,4 +93,4 @@ def refused_without_a_daemon(env):
 
 if __name__ == "__main__":
     main([closed_loop_signs_and_loses_nothing, open_loop_issues_its_schedule_exactly,
-          refused_without_a_daemon], "bench")
+          rawbench_counts_signatures_and_their_cpu, refused_without_a_daemon], "bench")
