@@ -72,11 +72,19 @@ done
 # Hypervisor steal: the share of this VM's CPU time the host gave to others
 # while a phase ran (/proc/stat "steal"); it says which figures a busy host
 # bent, since every target here is a share of the machine.
-cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9}' /proc/stat; }
+cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9, $5 + $6}' /proc/stat; }
 steal_since() { # "total steal" from cpu_ticks -> percent stolen since then
   awk -v a="$1" -v b="$(cpu_ticks)" 'BEGIN {
     split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
     printf "%.0f", (t > 0 ? 100 * (y[2] - x[2]) / t : 0) }'
+}
+# The share of the machine's CPU time that was not idle since then: at a
+# fixed offered rate, how much of the machine the daemon, its workers and
+# the bench client took between them.
+busy_since() { # "total steal idle" from cpu_ticks -> percent busy since then
+  awk -v a="$1" -v b="$(cpu_ticks)" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
+    printf "%.0f", (t > 0 ? 100 - 100 * (y[3] - x[3]) / t : 0) }'
 }
 run_t0=$(cpu_ticks)
 
@@ -318,17 +326,17 @@ done
 # and the token alone at the same rate, medians of each side, so that one
 # stall of a shared VM does not decide the figure either way.
 rate50=$(awk "BEGIN {printf \"%d\", $best * 50 / 100}")
-p99_d=() p99_r=() lag_d=() steal_d=() steal_r=()
+p99_d=() p99_r=() lag_d=() steal_d=() steal_r=() busy_d=() busy_r=()
 for _ in $(seq "$runs"); do
   t0=$(cpu_ticks)
   line=$(bench --connections 16 --rate "$rate50")
-  steal_d+=("$(steal_since "$t0")")
+  steal_d+=("$(steal_since "$t0")") busy_d+=("$(busy_since "$t0")")
   p99_d+=("$(echo "$line" | field p99_us)")
   lag_d+=("$(echo "$line" | field client_lag_p99_us)")
   t0=$(cpu_ticks)
   p99_r+=("$("$raw" --token bench --pin-file "$state/pin" --key k0 $best_raw_args --seconds "$secs" \
     --rate "$rate50" | field p99_us)")
-  steal_r+=("$(steal_since "$t0")")
+  steal_r+=("$(steal_since "$t0")") busy_r+=("$(busy_since "$t0")")
 done
 p99_50_daemon=$(printf '%s\n' "${p99_d[@]}" | median)
 p99_50_raw=$(printf '%s\n' "${p99_r[@]}" | median)
@@ -355,8 +363,10 @@ stop_daemon
   printf '%-52s %12s\n' "p99 at 50% of max, $rate50/s: stisignd runs (us)" "${p99_d[*]}"
   printf '%-52s %12s\n' "  the bench client's own lag, p99 (us)" "${lag_d[*]}"
   printf '%-52s %12s\n' "  hypervisor steal during each run (%)" "${steal_d[*]}"
+  printf '%-52s %12s\n' "  CPU busy during each run (%)" "${busy_d[*]}"
   printf '%-52s %12s\n' "  token alone paced at the same rate (us)" "${p99_r[*]}"
   printf '%-52s %12s\n' "  hypervisor steal during each run (%)" "${steal_r[*]}"
+  printf '%-52s %12s\n' "  CPU busy during each run (%)" "${busy_r[*]}"
   printf '%-52s %12s\n' "p99 at 50% of max, medians: stisignd / token (us)" "$p99_50_daemon / $p99_50_raw"
   printf '%-52s %s\n' "shapes, median of $runs x 1 s ($best_mode workers)" "$shape_medians"
   printf '%-52s %s\n' "ratio rounds ($slice s): best raw loop ($best_raw_args)" "${pair_r[*]}"
