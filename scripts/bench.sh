@@ -10,16 +10,16 @@
 # credentials. The two daemon shapes with the best median of BENCH_RUNS
 # rounds of 1-s slices of every shape (interleaved) go on to the ratio:
 # BENCH_PAIRS (16) rounds of back-to-back BENCH_SLICE-second (2) runs of
-# the best raw loop and of both shapes, the order rotated, each shape's
-# ratio to its own round's raw run, so that a shared machine whose speed
-# drifts moves both sides alike; the ratio is the better shape's median,
-# and its median throughput is the maximum the open-loop rates are
-# fractions of. The same rounds give the CPU time per signature of the
-# workers, the I/O loop, the bench client and the raw loop. The p99 at
-# 50 % of max comes from BENCH_RUNS alternating open-loop runs of the
-# daemon and the token alone. Prints one table; its
-# last line is "ratio to raw ceiling: X.XX". Also writes
-# build/bench/results.txt and build/bench/latency.png.
+# the two best raw loops and of both shapes, the order rotated, each
+# shape's ratio to the higher raw run of its own round, so that a shared
+# machine whose speed drifts moves both sides alike; the ratio is the
+# better shape's median, and its median throughput is the maximum the
+# open-loop rates are fractions of. The same rounds give the CPU time per
+# signature of the workers, the I/O loop, the bench client and the raw
+# loop. The p99 at 50 % of max comes from BENCH_RUNS alternating open-loop
+# runs of the daemon and the token alone, each with how busy the machine
+# was. Prints one table; its last line is "ratio to raw ceiling: X.XX".
+# Also writes build/bench/results.txt and build/bench/latency.png.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-${BENCH_SECONDS:-5}}
@@ -115,6 +115,17 @@ for kind in token copy; do
     fi
   done
 done
+# The ratio rounds run the two best raw loops of this table and take the
+# higher in each round: one 5-s measurement on this VM can put the token
+# object's loop above the session copy's, and a slower ceiling would flatter
+# the daemon.
+mapfile -t raw_top < <(for k in "${!rawv[@]}"; do echo "${rawv[$k]} $k"; done | sort -rn | head -2 |
+  cut -d' ' -f2)
+raw_args_of() { # threads.2.copy -> "--threads 2 --copy"
+  local m n kind
+  IFS=. read -r m n kind <<<"$1"
+  echo "--$m $n$([[ $kind == copy ]] && echo " --copy")"
+}
 
 start_daemon() { # workers mode [ncreds]
   local extra=""
@@ -259,13 +270,19 @@ shape_turn() { # a|b conns depth: one slice of a shape; its sigs/s into $a or $b
   cpu_sum[$1.client]=$(( ${cpu_sum[$1.client]:-0} + v[4] * 1000 ))
 }
 pairs_t0=$(cpu_ticks)
-raw_turn() { # one slice of the best raw loop: its sigs/s into r
-  local line
-  line=$("$raw" --token bench --pin-file "$state/pin" --key k0 $best_raw_args --seconds "$slice")
-  r=$(echo "$line" | field sigs_per_s)
-  cpu_sum[raw.signed]=$(( ${cpu_sum[raw.signed]:-0} + $(echo "$line" | field sigs) ))
-  cpu_sum[raw.ns]=$(awk -v t="${cpu_sum[raw.ns]:-0}" -v n="$(echo "$line" | field sigs)" \
-    -v c="$(echo "$line" | field cpu_us_per_sig)" 'BEGIN {printf "%.0f", t + n * c * 1000}')
+declare -A raw_rounds # sigs/s of each of the two raw loops, round by round
+raw_turn() { # one slice of each of the two best raw loops: the higher sigs/s into r
+  local k line v best_line="" best_v=-1
+  for k in "${raw_top[@]}"; do
+    line=$("$raw" --token bench --pin-file "$state/pin" --key k0 $(raw_args_of "$k") --seconds "$slice")
+    v=$(echo "$line" | field sigs_per_s)
+    raw_rounds[$k]+="$v "
+    if (( v > best_v )); then best_v=$v best_line=$line; fi
+  done
+  r=$best_v
+  cpu_sum[raw.signed]=$(( ${cpu_sum[raw.signed]:-0} + $(echo "$best_line" | field sigs) ))
+  cpu_sum[raw.ns]=$(awk -v t="${cpu_sum[raw.ns]:-0}" -v n="$(echo "$best_line" | field sigs)" \
+    -v c="$(echo "$best_line" | field cpu_us_per_sig)" 'BEGIN {printf "%.0f", t + n * c * 1000}')
 }
 for i in $(seq "$pairs"); do
   case $(( i % 4 )) in
@@ -279,6 +296,15 @@ for i in $(seq "$pairs"); do
   pair_qb+=("$(awk "BEGIN {printf \"%.3f\", $b / $r}")")
 done
 steal_pairs=$(steal_since "$pairs_t0")
+# The token alone at fixed rates (below) runs the raw loop that did better
+# in the rounds.
+raw_medians=""
+best_raw_med=-1
+for k in "${raw_top[@]}"; do
+  m=$(printf '%s\n' ${raw_rounds[$k]} | median)
+  raw_medians+="($(raw_args_of "$k")) $m  "
+  if awk "BEGIN {exit !($m > $best_raw_med)}"; then best_raw_med=$m best_raw_args=$(raw_args_of "$k"); fi
+done
 ratio_a=$(printf '%s\n' "${pair_qa[@]}" | median)
 ratio_b=$(printf '%s\n' "${pair_qb[@]}" | median)
 if awk "BEGIN {exit !($ratio_b > $ratio_a)}"; then
@@ -369,7 +395,8 @@ stop_daemon
   printf '%-52s %12s\n' "  CPU busy during each run (%)" "${busy_r[*]}"
   printf '%-52s %12s\n' "p99 at 50% of max, medians: stisignd / token (us)" "$p99_50_daemon / $p99_50_raw"
   printf '%-52s %s\n' "shapes, median of $runs x 1 s ($best_mode workers)" "$shape_medians"
-  printf '%-52s %s\n' "ratio rounds ($slice s): best raw loop ($best_raw_args)" "${pair_r[*]}"
+  printf '%-52s %s\n' "ratio rounds ($slice s): the higher raw loop" "${pair_r[*]}"
+  printf '%-52s %s\n' "  the two raw loops, medians of the rounds" "$raw_medians"
   printf '%-52s %s\n' "  stisignd ${top[0]/ / x }" "${pair_a[*]}"
   printf '%-52s %s\n' "  stisignd ${top[1]/ / x }" "${pair_b[*]}"
   printf '%-52s %s\n' "  ratio ${top[0]/ / x }, median $ratio_a" "${pair_qa[*]}"
