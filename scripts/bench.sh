@@ -73,19 +73,16 @@ done
 # while a phase ran (/proc/stat "steal"); it says which figures a busy host
 # bent, since every target here is a share of the machine.
 cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9, $5 + $6}' /proc/stat; }
-steal_since() { # "total steal" from cpu_ticks -> percent stolen since then
-  awk -v a="$1" -v b="$(cpu_ticks)" 'BEGIN {
+share_since() { # "total steal idle" from cpu_ticks, field 2|3 -> its percent since then
+  awk -v a="$1" -v b="$(cpu_ticks)" -v f="$2" 'BEGIN {
     split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
-    printf "%.0f", (t > 0 ? 100 * (y[2] - x[2]) / t : 0) }'
+    printf "%.0f", (t > 0 ? 100 * (y[f] - x[f]) / t : 0) }'
 }
+steal_since() { share_since "$1" 2; }
 # The share of the machine's CPU time that was not idle since then: at a
 # fixed offered rate, how much of the machine the daemon, its workers and
 # the bench client took between them.
-busy_since() { # "total steal idle" from cpu_ticks -> percent busy since then
-  awk -v a="$1" -v b="$(cpu_ticks)" 'BEGIN {
-    split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
-    printf "%.0f", (t > 0 ? 100 - 100 * (y[3] - x[3]) / t : 0) }'
-}
+busy_since() { echo $((100 - $(share_since "$1" 3))); }
 run_t0=$(cpu_ticks)
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }

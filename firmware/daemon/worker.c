@@ -146,11 +146,8 @@ int worker_run(int fd)
      * came before it is answered. */
     int stop = STI_OK;
     for (;;) {
-        if (wm->q_len == 0) {
-            if (stop != STI_OK)
-                break;
+        if (wm->q_len == 0 && stop == STI_OK)
             stop = worker_fetch(fd, wm, 0, &took); /* nothing to sign: wait */
-        }
         /* Take whatever else the loop has sent, without waiting. */
         while (stop == STI_OK && WORKER_QUEUE - wm->q_len >= WP_BATCH &&
                (stop = worker_fetch(fd, wm, MSG_DONTWAIT, &took)) == STI_OK && took)
