@@ -3,7 +3,8 @@
 error and nothing lost; the open loop issues exactly its schedule (request k
 due at k / rate, the first at the start, none after the end) and its trace
 accounts for every answer; the client's own CPU time is reported and no
-more than the wall time it ran (one thread). Counts, order and that bound
+more than the wall time it ran (one thread); the raw-loop and wake-up
+tools report what they measured within the same bound. Counts, order and that bound
 only: no timing is asserted."""
 import os
 import sys
@@ -88,6 +89,37 @@ def rawbench_counts_signatures_and_their_cpu(env):
               % (n, per_sig, sigs, wall_us, line))
 
 
+WAKEBENCH = os.path.join(os.path.dirname(STISIGN), "stisign-wakebench")
+
+
+def wakebench_reports_each_case(env):
+    """The wake-up cost tool: one line per case the CPUs allow, every round
+    done, and a round trip and the answering side's CPU per round that fit
+    in the wall time; with one CPU only the same-CPU case; a bad option is
+    refused. Bounds only: no timing is asserted."""
+    def cases(cpus):
+        t0 = time.monotonic()
+        r = run([WAKEBENCH, "--rounds", "2000", "--gap-us", "50"],
+                preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+        wall_us = (time.monotonic() - t0) * 1e6
+        got = {}
+        for line in r.stdout.splitlines():
+            check(line.startswith("wake: case="), line)
+            f = dict(kv.split("=") for kv in line.split()[1:])
+            rt, cpu = float(f["round_trip_us"]), float(f["wake_cpu_us"])
+            check(int(f["rounds"]) == 2000, line)
+            check(0 < rt and 0 < cpu and 2000 * rt <= wall_us and 2000 * cpu <= wall_us,
+                  "2000 rounds within %.0f us: %s" % (wall_us, line))
+            got[f["case"]] = rt
+        return got
+    mine = sorted(os.sched_getaffinity(0))
+    want = ["same_cpu", "two_cpus", "two_cpus_idle"] if len(mine) > 1 else ["same_cpu"]
+    check(sorted(cases(mine)) == sorted(want), "cases with %d CPUs" % len(mine))
+    check(list(cases(mine[:1])) == ["same_cpu"], "one CPU: the same-CPU case only")
+    r = run([WAKEBENCH, "--rounds", "5"], ok=False)
+    check(r.returncode == 2 and "usage" in r.stderr, "exit %d: %s" % (r.returncode, r.stderr))
+
+
 def refused_without_a_daemon(env):
     r = env.tool(["bench", "--socket", os.path.join(env.dir, "none.sock"), "--connections", "1",
                   "--seconds", "1"], ok=False)
@@ -96,4 +128,5 @@ def refused_without_a_daemon(env):
 
 if __name__ == "__main__":
     main([closed_loop_signs_and_loses_nothing, open_loop_issues_its_schedule_exactly,
-          rawbench_counts_signatures_and_their_cpu, refused_without_a_daemon], "bench")
+          rawbench_counts_signatures_and_their_cpu, wakebench_reports_each_case,
+          refused_without_a_daemon], "bench")
