@@ -7,16 +7,18 @@
 # process and thread workers at several connection counts and pipeline
 # depths; open-loop latency at fixed rates beside the token alone paced at
 # the same rates; memory with 1000 idle connections; start-up with 8
-# credentials. The two daemon shapes with the best median of BENCH_RUNS
-# rounds of 1-s slices of every shape (interleaved) go on to the ratio:
-# BENCH_PAIRS (16) rounds of back-to-back BENCH_SLICE-second (2) runs of
-# the two best raw loops and of both shapes, the order rotated, each
+# credentials; what one wake-up of a sleeping process costs on this
+# machine (stisign-wakebench). The two daemon shapes with the best median
+# of BENCH_RUNS rounds of 1-s slices of every shape (interleaved) go on to
+# the ratio: BENCH_PAIRS (16) rounds of back-to-back BENCH_SLICE-second (2)
+# runs of the two best raw loops and of both shapes, the order rotated, each
 # shape's ratio to the higher raw run of its own round, so that a shared
 # machine whose speed drifts moves both sides alike; the ratio is the
 # better shape's median, and its median throughput is the maximum the
 # open-loop rates are fractions of. The same rounds give the CPU time per
 # signature of the workers, the I/O loop, the bench client and the raw
-# loop. The p99 at 50 % of max comes from BENCH_RUNS alternating open-loop
+# loop, and the ratio they imply (raw over all three), which unlike
+# throughput does not drift with the machine's speed. The p99 at 50 % of max comes from BENCH_RUNS alternating open-loop
 # runs of the daemon and the token alone, each with how busy the machine
 # was. Prints one table; its last line is "ratio to raw ceiling: X.XX".
 # Also writes build/bench/results.txt and build/bench/latency.png.
@@ -33,6 +35,7 @@ bash "$root/scripts/build.sh" "$build"
 mkdir -p "$out"
 stisign=$build/firmware/tools/stisign
 raw=$build/firmware/tools/stisign-rawbench
+wakebench=$build/firmware/tools/stisign-wakebench
 stisignd=$build/firmware/daemon/stisignd
 ncpu=$(nproc)
 
@@ -182,6 +185,14 @@ table=$out/results.txt
   printf '%-44s %12s %12s\n' "  $ncpu threads, one process" "${rawv[threads.$ncpu.token]}" "${rawv[threads.$ncpu.copy]}"
   printf '%-44s %12s %12s\n' "  $ncpu processes" "${rawv[procs.$ncpu.token]}" "${rawv[procs.$ncpu.copy]}"
   echo
+  # A request crosses four sleeping tasks (client, loop, worker, loop);
+  # below full load each was asleep when its message came.
+  printf '%-44s %12s %12s\n' "wake-up of a sleeping process (us)" "round trip" "CPU/wake-up"
+  "$wakebench" | while read -r line; do
+    printf '%-44s %12s %12s\n' "  $(echo "$line" | field case)" "$(echo "$line" | field round_trip_us)" \
+      "$(echo "$line" | field wake_cpu_us)"
+  done
+  echo
 } | tee "$table"
 
 # The sweep picks the worker mode; the shape is chosen further down.
@@ -320,7 +331,11 @@ cpu_line=$(awk -v n="${cpu_sum[$best_ab.signed]}" -v l="${cpu_sum[$best_ab.loop]
     else
       printf "workers %.1f, I/O loop %.1f, bench client %.1f; loop + client %.1f %% of the three",
         w / n / 1000, l / n / 1000, c / n / 1000, 100 * (l + c) / (l + w + c)
-    printf "; raw loop %.1f", rc / rn / 1000 }')
+    printf "; raw loop %.1f", rc / rn / 1000
+    # What the ratio would be if both sides kept the machine fully busy
+    # (they do: idle is ~0 at full load): CPU per signature, raw over all
+    # three. It does not move with the speed of the machine as throughput does.
+    printf "; raw / all three %.3f", (rc / rn) / ((l + w + c) / n) }')
 # The maximum the open-loop rates are fractions of: the better shape's
 # median in the rounds above.
 best=$(printf '%s\n' "${pair_a[@]}" | median)
