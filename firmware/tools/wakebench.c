@@ -14,7 +14,9 @@
  * briefly in the kernel or halts), two_cpus_idle (one on each, the
  * requester sleeping G us between rounds, so both CPUs go idle: the open
  * loop below full load). X: wall time from send to answer; Y: CPU time the
- * answering process spent per round (woken, read, write, back to sleep).
+ * answering process spent per round (woken, read, write, back to sleep),
+ * by its own thread CPU clock, sent back at the end. The requester's timer
+ * slack is 1 ns, so the idle gap is G us, not G plus the default 50 us.
  * The two-CPU cases need two CPUs in the affinity mask; with one they are
  * left out.
  */
@@ -24,8 +26,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,7 +37,10 @@
 #include "opts.h"
 
 #define NOPT(t) (sizeof(t) / sizeof((t)[0]))
-#define WB_MAX_SECONDS 10 /* each case stops after this long, rounds or not */
+#define WB_MAX_SECONDS 10  /* each case stops after this long, rounds or not */
+#define WB_REPLY_SECONDS 2 /* an answer later than this: the case fails */
+#define WB_STR_(x) #x
+#define WB_STR(x) WB_STR_(x)
 
 static uint64_t wb_now_ns(void)
 {
@@ -50,56 +57,101 @@ static int wb_pin(int cpu)
     return sched_setaffinity(0, sizeof s, &s);
 }
 
-static int wb_io(int fd, int write_it, char *b)
+static uint64_t wb_thread_cpu_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* One message of n bytes each way; 0, or -1 with errno (EAGAIN: timed
+ * out; 0 with *eof set when the peer closed). */
+static int wb_send(int fd, const void *b, size_t n)
 {
     for (;;) {
-        ssize_t n = write_it ? write(fd, b, 1) : read(fd, b, 1);
-        if (n == 1)
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w == (ssize_t)n)
             return 0;
-        if (n < 0 && errno == EINTR)
+        if (w < 0 && errno == EINTR)
             continue;
+        if (w >= 0)
+            errno = EIO;
         return -1;
     }
 }
 
-/* One case: the requester on cpu_a, the answering child on cpu_b. Returns
- * 0 and fills the averages, or -1 when a process could not be started,
- * pinned or talked to. */
-static int wb_case(int cpu_a, int cpu_b, long rounds, long gap_us, long *done, double *rt_us,
-                   double *wake_cpu_us)
+static int wb_recv(int fd, void *b, size_t n, int *eof)
 {
-    int sv[2];
+    for (;;) {
+        ssize_t r = recv(fd, b, n, 0);
+        *eof = r == 0;
+        if (r == (ssize_t)n || r == 0)
+            return 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r > 0)
+            errno = EIO;
+        return -1;
+    }
+}
+
+/* The answering side: echoes each byte until the requester shuts its end,
+ * then sends the CPU time it spent meanwhile. */
+static void wb_child(int fd, int cpu)
+{
+    char b;
+    int eof = 0;
+    if (wb_pin(cpu) != 0)
+        _exit(2);
+    uint64_t c0 = wb_thread_cpu_ns();
+    while (wb_recv(fd, &b, 1, &eof) == 0 && !eof)
+        if (wb_send(fd, &b, 1) != 0)
+            _exit(1);
+    uint64_t used = wb_thread_cpu_ns() - c0;
+    _exit(eof && wb_send(fd, &used, sizeof used) == 0 ? 0 : 1);
+}
+
+/* One case: the requester on cpu_a, the answering child on cpu_b. Returns
+ * 0 and fills the averages, or -1 with *why set. */
+static int wb_case(int cpu_a, int cpu_b, long rounds, long gap_us, long *done, double *rt_us,
+                   double *wake_cpu_us, const char **why)
+{
+    int sv[2], eof = 0;
+    *why = "socketpair";
     if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0)
         return -1;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(sv[0]);
-        close(sv[1]);
-        return -1;
+    struct timeval to = {WB_REPLY_SECONDS, 0};
+    pid_t pid = -1;
+    *why = "SO_RCVTIMEO";
+    if (setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &to, sizeof to) == 0) {
+        *why = "fork";
+        pid = fork();
     }
     if (pid == 0) {
-        char b;
         close(sv[0]);
-        if (wb_pin(cpu_b) != 0)
-            _exit(2);
-        while (wb_io(sv[1], 0, &b) == 0) /* until the requester closes */
-            if (wb_io(sv[1], 1, &b) != 0)
-                _exit(1);
-        _exit(0);
+        wb_child(sv[1], cpu_b);
     }
     close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return -1;
+    }
+    *why = "pinning the requester";
     int rc = wb_pin(cpu_a);
-    struct rusage r0, r1;
-    getrusage(RUSAGE_CHILDREN, &r0);
     struct timespec gap = {gap_us / 1000000, (gap_us % 1000000) * 1000};
     uint64_t wait_ns = 0, t_end = wb_now_ns() + (uint64_t)WB_MAX_SECONDS * 1000000000u;
+    uint64_t used = 0;
     long n = 0;
     char b = 'w';
+    if (rc == 0)
+        *why = "the echo";
     for (; rc == 0 && n < rounds; n++) {
         uint64_t t = wb_now_ns();
         if (t >= t_end)
             break;
-        if (wb_io(sv[0], 1, &b) != 0 || wb_io(sv[0], 0, &b) != 0) {
+        if (wb_send(sv[0], &b, 1) != 0 || wb_recv(sv[0], &b, 1, &eof) != 0 || eof) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                *why = "no answer within " WB_STR(WB_REPLY_SECONDS) " s";
             rc = -1;
             break;
         }
@@ -107,20 +159,30 @@ static int wb_case(int cpu_a, int cpu_b, long rounds, long gap_us, long *done, d
         if (gap_us)
             nanosleep(&gap, NULL);
     }
-    close(sv[0]); /* the child reads EOF and exits */
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    /* The child reads EOF and answers with its CPU time. */
+    if (rc == 0 &&
+        (shutdown(sv[0], SHUT_WR) != 0 || wb_recv(sv[0], &used, sizeof used, &eof) != 0 || eof)) {
+        *why = "the answerer's CPU time";
+        rc = -1;
+    }
+    close(sv[0]);
+    int st = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
         ;
-    getrusage(RUSAGE_CHILDREN, &r1);
-    if (rc != 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || n == 0)
+    if (rc == 0 && (w != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
+        *why = "the answering process failed";
+        rc = -1;
+    }
+    if (rc == 0 && n == 0) {
+        *why = "no round in time";
+        rc = -1;
+    }
+    if (rc != 0)
         return -1;
-    double cpu_us = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e6 +
-                    (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
-                    (double)(r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1e6 +
-                    (double)(r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
     *done = n;
     *rt_us = (double)wait_ns / 1000.0 / (double)n;
-    *wake_cpu_us = cpu_us / (double)n;
+    *wake_cpu_us = (double)used / 1000.0 / (double)n;
     return 0;
 }
 
@@ -136,11 +198,12 @@ int main(int argc, char **argv)
         return 2;
     }
     cpu_set_t mask;
-    int cpus[2], ncpu = 0;
+    int cpus[2] = {0, 0}, ncpu = 0;
     if (sched_getaffinity(0, sizeof mask, &mask) != 0) {
         perror("sched_getaffinity");
         return 1;
     }
+    (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     for (int c = 0; c < CPU_SETSIZE && ncpu < 2; c++)
         if (CPU_ISSET(c, &mask))
             cpus[ncpu++] = c;
@@ -152,11 +215,14 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < NOPT(cases); i++) {
         long done;
         double rt, cpu;
+        const char *why = "";
         if (cases[i].two && ncpu < 2)
             continue;
-        if (wb_case(cpus[0], cpus[cases[i].two ? 1 : 0], rounds, cases[i].gap, &done, &rt, &cpu) !=
-            0) {
-            fprintf(stderr, "stisign-wakebench: case %s failed\n", cases[i].name);
+        errno = 0;
+        if (wb_case(cpus[0], cpus[cases[i].two ? 1 : 0], rounds, cases[i].gap, &done, &rt, &cpu,
+                    &why) != 0) {
+            fprintf(stderr, "stisign-wakebench: case %s failed: %s%s%s\n", cases[i].name, why,
+                    errno ? ": " : "", errno ? strerror(errno) : "");
             return 1;
         }
         printf("wake: case=%s rounds=%ld round_trip_us=%.1f wake_cpu_us=%.1f\n", cases[i].name,

@@ -93,8 +93,8 @@ WAKEBENCH = os.path.join(os.path.dirname(STISIGN), "stisign-wakebench")
 
 
 def wakebench_reports_each_case(env):
-    """The wake-up cost tool: one line per case the CPUs allow, every round
-    done, and a round trip and the answering side's CPU per round that fit
+    """The wake-up cost tool: one line per case the CPUs allow, rounds done,
+    and a round trip and the answering side's CPU per round that fit
     in the wall time; with one CPU only the same-CPU case; a bad option is
     refused. Bounds only: no timing is asserted."""
     def cases(cpus):
@@ -106,10 +106,11 @@ def wakebench_reports_each_case(env):
         for line in r.stdout.splitlines():
             check(line.startswith("wake: case="), line)
             f = dict(kv.split("=") for kv in line.split()[1:])
-            rt, cpu = float(f["round_trip_us"]), float(f["wake_cpu_us"])
-            check(int(f["rounds"]) == 2000, line)
-            check(0 < rt and 0 < cpu and 2000 * rt <= wall_us and 2000 * cpu <= wall_us,
-                  "2000 rounds within %.0f us: %s" % (wall_us, line))
+            rt, cpu, n = float(f["round_trip_us"]), float(f["wake_cpu_us"]), int(f["rounds"])
+            # A case stops after 10 s: a slow sanitizer build may do fewer.
+            check(0 < n <= 2000, line)
+            check(0 < rt and 0 < cpu and n * rt <= wall_us and n * cpu <= wall_us,
+                  "%d rounds within %.0f us: %s" % (n, wall_us, line))
             got[f["case"]] = rt
         return got
     mine = sorted(os.sched_getaffinity(0))
