@@ -188,7 +188,7 @@ table=$out/results.txt
   # A request crosses four sleeping tasks (client, loop, worker, loop);
   # below full load each was asleep when its message came.
   printf '%-44s %12s %12s\n' "wake-up of a sleeping process (us)" "round trip" "CPU/wake-up"
-  "$wakebench" | while read -r line; do
+  { "$wakebench" || echo "wake: case=(failed) round_trip_us=? wake_cpu_us=?"; } | while read -r line; do
     printf '%-44s %12s %12s\n' "  $(echo "$line" | field case)" "$(echo "$line" | field round_trip_us)" \
       "$(echo "$line" | field wake_cpu_us)"
   done
@@ -280,17 +280,19 @@ shape_turn() { # a|b conns depth: one slice of a shape; its sigs/s into $a or $b
 pairs_t0=$(cpu_ticks)
 declare -A raw_rounds # sigs/s of each of the two raw loops, round by round
 raw_turn() { # one slice of each of the two best raw loops: the higher sigs/s into r
-  local k line v best_line="" best_v=-1
+  local k line v best_v=-1
   for k in "${raw_top[@]}"; do
     line=$("$raw" --token bench --pin-file "$state/pin" --key k0 $(raw_args_of "$k") --seconds "$slice")
     v=$(echo "$line" | field sigs_per_s)
     raw_rounds[$k]+="$v "
-    if (( v > best_v )); then best_v=$v best_line=$line; fi
+    if (( v > best_v )); then best_v=$v; fi
+    # CPU per loop: the two cost different CPU per signature, and the CPU
+    # line compares the daemon with the loop that did better over all.
+    cpu_sum[raw.$k.signed]=$(( ${cpu_sum[raw.$k.signed]:-0} + $(echo "$line" | field sigs) ))
+    cpu_sum[raw.$k.ns]=$(awk -v t="${cpu_sum[raw.$k.ns]:-0}" -v n="$(echo "$line" | field sigs)" \
+      -v c="$(echo "$line" | field cpu_us_per_sig)" 'BEGIN {printf "%.0f", t + n * c * 1000}')
   done
   r=$best_v
-  cpu_sum[raw.signed]=$(( ${cpu_sum[raw.signed]:-0} + $(echo "$best_line" | field sigs) ))
-  cpu_sum[raw.ns]=$(awk -v t="${cpu_sum[raw.ns]:-0}" -v n="$(echo "$best_line" | field sigs)" \
-    -v c="$(echo "$best_line" | field cpu_us_per_sig)" 'BEGIN {printf "%.0f", t + n * c * 1000}')
 }
 for i in $(seq "$pairs"); do
   case $(( i % 4 )) in
@@ -311,7 +313,10 @@ best_raw_med=-1
 for k in "${raw_top[@]}"; do
   m=$(printf '%s\n' ${raw_rounds[$k]} | median)
   raw_medians+="($(raw_args_of "$k")) $m  "
-  if awk "BEGIN {exit !($m > $best_raw_med)}"; then best_raw_med=$m best_raw_args=$(raw_args_of "$k"); fi
+  if awk "BEGIN {exit !($m > $best_raw_med)}"; then
+    best_raw_med=$m best_raw_args=$(raw_args_of "$k")
+    cpu_sum[raw.signed]=${cpu_sum[raw.$k.signed]:-0} cpu_sum[raw.ns]=${cpu_sum[raw.$k.ns]:-0}
+  fi
 done
 ratio_a=$(printf '%s\n' "${pair_qa[@]}" | median)
 ratio_b=$(printf '%s\n' "${pair_qb[@]}" | median)
@@ -324,14 +329,14 @@ fi
 # same slices: unlike throughput, they hardly move with the machine's speed.
 cpu_line=$(awk -v n="${cpu_sum[$best_ab.signed]}" -v l="${cpu_sum[$best_ab.loop]}" \
   -v w="${cpu_sum[$best_ab.workers]}" -v c="${cpu_sum[$best_ab.client]}" -v mode="$best_mode" \
-  -v rn="${cpu_sum[raw.signed]:-0}" -v rc="${cpu_sum[raw.ns]:-0}" 'BEGIN {
-    if (n == 0 || rn == 0) { print "?"; exit }
+  -v rn="${cpu_sum[raw.signed]:-0}" -v rc="${cpu_sum[raw.ns]:-0}" -v rawname="$best_raw_args" 'BEGIN {
+    if (n == 0 || rn == 0 || l + w + c == 0) { print "?"; exit }
     if (mode == "thread")
       printf "loop + workers %.1f, bench client %.1f", (l + w) / n / 1000, c / n / 1000
     else
       printf "workers %.1f, I/O loop %.1f, bench client %.1f; loop + client %.1f %% of the three",
         w / n / 1000, l / n / 1000, c / n / 1000, 100 * (l + c) / (l + w + c)
-    printf "; raw loop %.1f", rc / rn / 1000
+    printf "; raw loop (%s) %.1f", rawname, rc / rn / 1000
     # What the ratio would be if both sides kept the machine fully busy
     # (they do: idle is ~0 at full load): CPU per signature, raw over all
     # three. It does not move with the speed of the machine as throughput does.
