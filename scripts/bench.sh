@@ -17,8 +17,8 @@
 # better shape's median, and its median throughput is the maximum the
 # open-loop rates are fractions of. The same rounds give the CPU time per
 # signature of the workers, the I/O loop, the bench client and the raw
-# loop, and the ratio they imply (raw over all three), which unlike
-# throughput does not drift with the machine's speed. The p99 at 50 % of max comes from BENCH_RUNS alternating open-loop
+# loop, and the ratio they imply (raw over all three; the loop + client
+# share of the same slices is what does not drift). The p99 at 50 % of max comes from BENCH_RUNS alternating open-loop
 # runs of the daemon and the token alone, each with how busy the machine
 # was. Prints one table; its last line is "ratio to raw ceiling: X.XX".
 # Also writes build/bench/results.txt and build/bench/latency.png.
@@ -339,7 +339,7 @@ cpu_line=$(awk -v n="${cpu_sum[$best_ab.signed]}" -v l="${cpu_sum[$best_ab.loop]
     printf "; raw loop (%s) %.1f", rawname, rc / rn / 1000
     # What the ratio would be if both sides kept the machine fully busy
     # (they do: idle is ~0 at full load): CPU per signature, raw over all
-    # three. It does not move with the speed of the machine as throughput does.
+    # three. Raw and daemon come from different slices, so this drifts.
     printf "; raw / all three %.3f", (rc / rn) / ((l + w + c) / n) }')
 # The maximum the open-loop rates are fractions of: the better shape's
 # median in the rounds above.
