@@ -18,9 +18,9 @@
 # open-loop rates are fractions of. The same rounds give the CPU time per
 # signature of the workers, the I/O loop, the bench client and the raw
 # loop, and the ratio they imply (raw over all three; the loop + client
-# share of the same slices is what does not drift). The p99 at 50 % of max comes from BENCH_RUNS alternating open-loop
-# runs of the daemon and the token alone, each with how busy the machine
-# was. Prints one table; its last line is "ratio to raw ceiling: X.XX".
+# share of the same slices is what does not drift). The p99 at 50 % of max
+# comes from BENCH_RUNS alternating open-loop runs of the daemon and the
+# token alone, each with how busy the machine was. Prints one table; its last line is "ratio to raw ceiling: X.XX".
 # Also writes build/bench/results.txt and build/bench/latency.png.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -266,7 +266,7 @@ mapfile -t top < <(for cd in "${shapes[@]}"; do echo "${shape_med[$cd]} $cd"; do
 # within minutes: only measurements seconds apart compare.
 pair_r=() pair_a=() pair_b=() pair_qa=() pair_qb=()
 # CPU summed over the rounds: a|b.{signed,loop,workers,client} (ns) for
-# the two shapes, raw.{signed,ns} for the raw loop.
+# the two shapes, raw.K.{signed,ns} for each raw loop K.
 declare -A cpu_sum
 shape_turn() { # a|b conns depth: one slice of a shape; its sigs/s into $a or $b
   local v
@@ -314,8 +314,7 @@ for k in "${raw_top[@]}"; do
   m=$(printf '%s\n' ${raw_rounds[$k]} | median)
   raw_medians+="($(raw_args_of "$k")) $m  "
   if awk "BEGIN {exit !($m > $best_raw_med)}"; then
-    best_raw_med=$m best_raw_args=$(raw_args_of "$k")
-    cpu_sum[raw.signed]=${cpu_sum[raw.$k.signed]:-0} cpu_sum[raw.ns]=${cpu_sum[raw.$k.ns]:-0}
+    best_raw_med=$m best_raw_k=$k best_raw_args=$(raw_args_of "$k")
   fi
 done
 ratio_a=$(printf '%s\n' "${pair_qa[@]}" | median)
@@ -329,7 +328,8 @@ fi
 # same slices: unlike throughput, they hardly move with the machine's speed.
 cpu_line=$(awk -v n="${cpu_sum[$best_ab.signed]}" -v l="${cpu_sum[$best_ab.loop]}" \
   -v w="${cpu_sum[$best_ab.workers]}" -v c="${cpu_sum[$best_ab.client]}" -v mode="$best_mode" \
-  -v rn="${cpu_sum[raw.signed]:-0}" -v rc="${cpu_sum[raw.ns]:-0}" -v rawname="$best_raw_args" 'BEGIN {
+  -v rn="${cpu_sum[raw.$best_raw_k.signed]:-0}" -v rc="${cpu_sum[raw.$best_raw_k.ns]:-0}" \
+  -v rawname="$best_raw_args" 'BEGIN {
     if (n == 0 || rn == 0 || l + w + c == 0) { print "?"; exit }
     if (mode == "thread")
       printf "loop + workers %.1f, bench client %.1f", (l + w) / n / 1000, c / n / 1000

@@ -50,13 +50,6 @@ static uint64_t cpu_used_us(void)
            (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int tool_bench(int argc, char **argv)
 {
     struct opt o[] = {
@@ -126,14 +119,14 @@ int tool_bench(int argc, char **argv)
     unsigned outstanding = 0;
     int first_error = 0, measuring = warm == 0, stopped = 0;
     uint64_t cpu0 = cpu_used_us();
-    uint64_t t0 = now_ns();
+    uint64_t t0 = lat_now_ns();
     uint64_t t_meas = t0 + (uint64_t)warm * 1000000000u;
     uint64_t t_end = t_meas + (uint64_t)secs * 1000000000u;
     uint64_t t_drain = t_end + 10000000000u; /* answers still owed after 10 s are lost */
     long rr = 0;
     int all_full = 0; /* open loop: every connection at BENCH_MAX_OUTSTANDING */
     for (;;) {
-        uint64_t t = now_ns();
+        uint64_t t = lat_now_ns();
         if (!measuring && t >= t_meas) {
             measuring = 1;
             ok_at_meas = ok;
@@ -202,7 +195,7 @@ int tool_bench(int argc, char **argv)
         }
         struct timespec to = {0, 100000000};
         if (rate && !stopped && !all_full) {
-            uint64_t next = t0 + issued * 1000000000u / (uint64_t)rate, t2 = now_ns();
+            uint64_t next = t0 + issued * 1000000000u / (uint64_t)rate, t2 = lat_now_ns();
             to.tv_nsec = next > t2 ? (long)(next - t2) : 0;
             if (to.tv_nsec > 100000000)
                 to.tv_nsec = 100000000;
@@ -210,7 +203,7 @@ int tool_bench(int argc, char **argv)
         int np = epoll_pwait2(epfd, evs, (int)nconn, &to, NULL);
         if (np <= 0)
             continue;
-        uint64_t tr = now_ns();
+        uint64_t tr = lat_now_ns();
         for (int e = 0; e < np; e++) {
             long i = (long)evs[e].data.u64;
             if ((rc = stisign_read(bc[i].c))) {

@@ -72,14 +72,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static unsigned long long thread_cpu_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return 0;
-    return (unsigned long long)ts.tv_sec * 1000000000u + (unsigned long long)ts.tv_nsec;
-}
-
 static void sleep_until(double t)
 {
     struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
@@ -133,10 +125,10 @@ static int rb_loop(struct rb_cfg *c, struct hsm_module *m, long idx, struct rb_o
         hsm_signer_close(s);
         return STI_EHSM_KEY; /* asked for a copy, the token gave none */
     }
-    unsigned long long cpu0 = thread_cpu_ns();
+    uint64_t cpu0 = lat_thread_cpu_ns();
     if (c->rate) {
         rc = rb_paced(c, s, idx, o);
-        o->cpu_ns = thread_cpu_ns() - cpu0;
+        o->cpu_ns = lat_thread_cpu_ns() - cpu0;
         hsm_signer_close(s);
         return rc;
     }
@@ -153,7 +145,7 @@ static int rb_loop(struct rb_cfg *c, struct hsm_module *m, long idx, struct rb_o
         if (rc)
             break;
     }
-    o->cpu_ns = thread_cpu_ns() - cpu0;
+    o->cpu_ns = lat_thread_cpu_ns() - cpu0;
     hsm_signer_close(s);
     o->count = n;
     return rc;

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "latency.h"
 #include "opts.h"
 
 #define NOPT(t) (sizeof(t) / sizeof((t)[0]))
@@ -42,26 +43,12 @@
 #define WB_STR_(x) #x
 #define WB_STR(x) WB_STR_(x)
 
-static uint64_t wb_now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static int wb_pin(int cpu)
 {
     cpu_set_t s;
     CPU_ZERO(&s);
     CPU_SET(cpu, &s);
     return sched_setaffinity(0, sizeof s, &s);
-}
-
-static uint64_t wb_thread_cpu_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 /* One message of n bytes each way; 0, or -1 with errno (EAGAIN: timed
@@ -103,11 +90,11 @@ static void wb_child(int fd, int cpu)
     int eof = 0;
     if (wb_pin(cpu) != 0)
         _exit(2);
-    uint64_t c0 = wb_thread_cpu_ns();
+    uint64_t c0 = lat_thread_cpu_ns();
     while (wb_recv(fd, &b, 1, &eof) == 0 && !eof)
         if (wb_send(fd, &b, 1) != 0)
             _exit(1);
-    uint64_t used = wb_thread_cpu_ns() - c0;
+    uint64_t used = lat_thread_cpu_ns() - c0;
     _exit(eof && wb_send(fd, &used, sizeof used) == 0 ? 0 : 1);
 }
 
@@ -139,14 +126,14 @@ static int wb_case(int cpu_a, int cpu_b, long rounds, long gap_us, long *done, d
     *why = "pinning the requester";
     int rc = wb_pin(cpu_a);
     struct timespec gap = {gap_us / 1000000, (gap_us % 1000000) * 1000};
-    uint64_t wait_ns = 0, t_end = wb_now_ns() + (uint64_t)WB_MAX_SECONDS * 1000000000u;
+    uint64_t wait_ns = 0, t_end = lat_now_ns() + (uint64_t)WB_MAX_SECONDS * 1000000000u;
     uint64_t used = 0;
     long n = 0;
     char b = 'w';
     if (rc == 0)
         *why = "the echo";
     for (; rc == 0 && n < rounds; n++) {
-        uint64_t t = wb_now_ns();
+        uint64_t t = lat_now_ns();
         if (t >= t_end)
             break;
         if (wb_send(sv[0], &b, 1) != 0 || wb_recv(sv[0], &b, 1, &eof) != 0 || eof) {
@@ -155,7 +142,7 @@ static int wb_case(int cpu_a, int cpu_b, long rounds, long gap_us, long *done, d
             rc = -1;
             break;
         }
-        wait_ns += wb_now_ns() - t;
+        wait_ns += lat_now_ns() - t;
         if (gap_us)
             nanosleep(&gap, NULL);
     }
