@@ -80,6 +80,16 @@
     X(STI_EVFY_SCOPE, 608, "orig TN not in the certificate's scope")                               \
     X(STI_EVFY_CONSTRAINT, 609, "JWTClaimConstraints not satisfied")                               \
     X(STI_EVFY_FETCH, 610, "certificate could not be fetched from x5u")                            \
+    X(STI_EVFY_REVOKED, 611, "a certificate of the chain is revoked")                              \
+    X(STI_EVFY_CRL, 612, "revocation status unknown: CRL unavailable or invalid")                  \
+    X(STI_EVFY_KEYUSAGE, 613, "certificate key usage does not allow this use")                     \
+    X(STI_EVFY_UNAVAILABLE, 614, "verifier not running; try again")                                \
+    X(STI_EVFY_FETCH_STATUS, 615, "x5u/CRL server answered other than 200 (no redirects)")         \
+    X(STI_EVFY_FETCH_TYPE, 616, "x5u/CRL answer has the wrong Content-Type")                       \
+    X(STI_EVFY_FETCH_SIZE, 617, "x5u/CRL answer larger than allowed")                              \
+    X(STI_EVFY_FETCH_TIMEOUT, 618, "x5u/CRL fetch took longer than allowed")                       \
+    X(STI_EVFY_FETCH_BODY, 619, "x5u/CRL body is not a certificate chain or CRL")                  \
+    X(STI_EVFY_FETCH_HTTP, 620, "x5u/CRL server's answer is not valid HTTP")                       \
     /* board / store */                                                                            \
     X(STI_EBOARD, 700, "board device error")                                                       \
     X(STI_ESTORE, 701, "store commit failed, previous state kept")                                 \
