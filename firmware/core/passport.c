@@ -89,6 +89,11 @@ static int pp_authority_ok(const char *a, size_t n)
 
 int pp_x5u_check(const char *x5u)
 {
+    return pp_x5u_check_flags(x5u, 0);
+}
+
+int pp_x5u_check_flags(const char *x5u, unsigned flags)
+{
     static const char scheme[] = "https://";
     if (x5u == NULL)
         return STI_EX5U;
@@ -102,13 +107,14 @@ int pp_x5u_check(const char *x5u)
         unsigned char c = (unsigned char)x5u[i];
         /* Whitespace, controls and non-ASCII are never part of a URI; '<',
          * '>' and '"' would let the value break out of the Identity
-         * header's info=<...> parameter. Verifiers reject query/fragment. */
-        if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == '?' || c == '#')
+         * header's info=<...> parameter. What we publish has no query or
+         * fragment; a verifier accepts a query (carriers send such x5u). */
+        if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == '#' ||
+            (c == '?' && !(flags & PP_X5U_QUERY_OK)))
             return STI_EX5U;
     }
     const char *auth = x5u + sizeof scheme - 1;
-    const char *slash = memchr(auth, '/', (size_t)(nul - auth));
-    size_t alen = (size_t)((slash ? slash : nul) - auth);
+    size_t alen = strcspn(auth, "/?");
     return pp_authority_ok(auth, alen) ? STI_OK : STI_EX5U;
 }
 
@@ -345,8 +351,7 @@ int pp_claims_b64(const struct pp_claims *c, char *out, size_t cap, size_t *len)
     return b64u_encode((const uint8_t *)json, jlen, out, cap, len);
 }
 
-void pp_cred_digest(const struct pp_cred *pc, const char *claims_b64, size_t n,
-                    uint8_t digest[32])
+void pp_cred_digest(const struct pp_cred *pc, const char *claims_b64, size_t n, uint8_t digest[32])
 {
     if (!pp_sha256(pc->prefix, pc->prefix_len, claims_b64, n, pc->mid, digest)) {
         char si[PP_SIGNING_INPUT_MAX];

@@ -44,6 +44,9 @@ int pp_claims_check(const struct pp_claims *c);
 
 /* x5u must be https with no userinfo, query or fragment (STI_EX5U). */
 int pp_x5u_check(const char *x5u);
+/* The same; with PP_X5U_QUERY_OK a query is accepted (the verifier's rule). */
+#define PP_X5U_QUERY_OK 1u
+int pp_x5u_check_flags(const char *x5u, unsigned flags);
 
 int pp_header_json(const char *x5u, char *out, size_t cap, size_t *len);
 int pp_claims_json(const struct pp_claims *c, char *out, size_t cap, size_t *len);

@@ -25,7 +25,7 @@
 /* ------------------------------------------------------------------ */
 /* Chains */
 
-int pki_chain_parse(const char *pem, size_t n, STACK_OF(X509) **out)
+int pki_chain_parse(const char *pem, size_t n, STACK_OF(X509) * *out)
 {
     int rc = STI_EPKI_PARSE;
     BIO *bio = NULL;
@@ -67,7 +67,7 @@ out:
     return rc;
 }
 
-int pki_chain_load(const char *path, STACK_OF(X509) **out)
+int pki_chain_load(const char *path, STACK_OF(X509) * *out)
 {
     int rc = STI_EIO;
     FILE *f = NULL;
@@ -91,7 +91,7 @@ out:
     return rc;
 }
 
-int pki_chain_check_order(STACK_OF(X509) *chain)
+int pki_chain_check_order(STACK_OF(X509) * chain)
 {
     if (chain == NULL)
         return STI_EINVAL;
@@ -115,7 +115,7 @@ int pki_chain_check_order(STACK_OF(X509) *chain)
 /* ------------------------------------------------------------------ */
 /* Extensions */
 
-int pki_tnauth_find(const STACK_OF(X509_EXTENSION) *exts, struct scope *out)
+int pki_tnauth_find(const STACK_OF(X509_EXTENSION) * exts, struct scope *out)
 {
     int rc = STI_EPKI_NOTNAUTH;
     ASN1_OBJECT *oid = NULL;
@@ -206,6 +206,61 @@ int pki_cert_check_time(X509 *cert, time_t now)
     return STI_OK;
 }
 
+int pki_cert_crl_url(X509 *cert, char *url, size_t cap)
+{
+    int rc = STI_ENOTFOUND;
+    STACK_OF(DIST_POINT) *dps = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+    for (int i = 0; rc == STI_ENOTFOUND && i < sk_DIST_POINT_num(dps); i++) {
+        DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
+        if (dp->distpoint == NULL || dp->distpoint->type != 0)
+            continue; /* only a full name can be fetched */
+        GENERAL_NAMES *names = dp->distpoint->name.fullname;
+        for (int k = 0; k < sk_GENERAL_NAME_num(names); k++) {
+            GENERAL_NAME *g = sk_GENERAL_NAME_value(names, k);
+            if (g->type != GEN_URI)
+                continue;
+            const ASN1_IA5STRING *u = g->d.uniformResourceIdentifier;
+            size_t n = (size_t)ASN1_STRING_length(u);
+            const unsigned char *b = ASN1_STRING_get0_data(u);
+            if (n == 0 || memchr(b, 0, n) != NULL)
+                continue;
+            if (n >= cap) {
+                rc = STI_ETOOLONG;
+                break;
+            }
+            memcpy(url, b, n);
+            url[n] = '\0';
+            rc = STI_OK;
+            break;
+        }
+    }
+    sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+    return rc;
+}
+
+int pki_crl_check(X509_CRL *crl, X509 *issuer, time_t now)
+{
+    time_t t;
+    EVP_PKEY *key = X509_get0_pubkey(issuer);
+    if (crl == NULL || issuer == NULL)
+        return STI_EINVAL;
+    if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) != 0 || key == NULL)
+        return STI_EPKI_SIG;
+    ERR_set_mark();
+    int ok = X509_CRL_verify(crl, key) == 1;
+    ERR_pop_to_mark();
+    if (!ok)
+        return STI_EPKI_SIG;
+    if (pki_asn1_time(X509_CRL_get0_lastUpdate(crl), &t) != STI_OK)
+        return STI_EPKI_PARSE;
+    if (now < t)
+        return STI_EPKI_NOTYET;
+    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+    if (next == NULL || pki_asn1_time(next, &t) != STI_OK || now > t)
+        return STI_EPKI_EXPIRED;
+    return STI_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Keys */
 
@@ -279,7 +334,7 @@ int pki_cert_matches_point(X509 *cert, const uint8_t point[65])
 /* ------------------------------------------------------------------ */
 /* The credential gate */
 
-int pki_credential_check(STACK_OF(X509) *chain, const uint8_t point[65], time_t now,
+int pki_credential_check(STACK_OF(X509) * chain, const uint8_t point[65], time_t now,
                          struct scope *scope_out)
 {
     int rc;

@@ -40,6 +40,14 @@ int pki_chain_parse(const char *pem, size_t n, STACK_OF(X509) **out);
 int pki_cert_scope(X509 *cert, struct scope *out);
 /* STI_EPKI_NOTYET / STI_EPKI_EXPIRED against now. */
 int pki_cert_check_time(X509 *cert, time_t now);
+/* The first URI of the certificate's first CRL Distribution Point (a full
+ * name), NUL-terminated; STI_ENOTFOUND when it has none, STI_ETOOLONG. */
+int pki_cert_crl_url(X509 *cert, char *url, size_t cap);
+/* A CRL usable for certificates issued by issuer at now: issued by it
+ * (name and signature, STI_EPKI_SIG) and current (thisUpdate <= now <=
+ * nextUpdate, STI_EPKI_NOTYET / STI_EPKI_EXPIRED; no nextUpdate counts
+ * as expired: it could never be replaced). */
+int pki_crl_check(X509_CRL *crl, X509 *issuer, time_t now);
 /* notBefore / notAfter as time_t. */
 int pki_cert_times(X509 *cert, time_t *not_before, time_t *not_after);
 /* Uncompressed P-256 point of the certificate key; STI_EPKI_KEYTYPE if the

@@ -146,7 +146,7 @@ int pki_x5u_cache_path(const char *dir, const char *url, char *out, size_t cap)
 }
 
 /* A fresh (less than an hour old) cache entry that parses, or nothing. */
-static STACK_OF(X509) *x5u_cache_get(const char *dir, const char *url)
+static STACK_OF(X509) * x5u_cache_get(const char *dir, const char *url)
 {
     char path[PATH_MAX];
     struct stat st;
@@ -258,8 +258,8 @@ static void trim(const char **s, size_t *n)
 }
 
 struct x5u_resp {
-    size_t head_len;   /* through the blank line */
-    long long clen;    /* Content-Length, -1 when absent */
+    size_t head_len; /* through the blank line */
+    long long clen;  /* Content-Length, -1 when absent */
 };
 
 /* Parses the head once it is complete: 1 complete and acceptable, 0 need
@@ -317,8 +317,8 @@ static int x5u_head(const char *buf, size_t n, struct x5u_resp *resp, char *deta
             if (!ctype_ok) {
                 char t[64];
                 vfy_printable(v, tl, t, sizeof t);
-                snprintf(detail, dcap, "Content-Type \"%s\" is not application/pem-certificate-chain",
-                         t);
+                snprintf(detail, dcap,
+                         "Content-Type \"%s\" is not application/pem-certificate-chain", t);
                 return -1;
             }
         } else if (ci_equal(line, nl, "content-length")) {
@@ -359,8 +359,8 @@ static void x5u_tls_detail(SSL *ssl, const char *what, char *detail, size_t dcap
         snprintf(detail, dcap, "%s: server certificate: %s", what,
                  X509_verify_cert_error_string(v));
     else if (e != 0)
-        snprintf(detail, dcap, "%s: %s", what, ERR_reason_error_string(e) ? ERR_reason_error_string(e)
-                                                                           : "TLS error");
+        snprintf(detail, dcap, "%s: %s", what,
+                 ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "TLS error");
     else
         snprintf(detail, dcap, "%s failed", what);
 }
@@ -395,8 +395,7 @@ static int x5u_fetch(const char *url, const char *tls_ca_file, char **body, size
     int rl = snprintf(req, sizeof req,
                       "GET %s HTTP/1.0\r\nHost: %s%s%s%s\r\n"
                       "Accept: application/pem-certificate-chain\r\nUser-Agent: stisign\r\n\r\n",
-                      path, is_v6 ? "[" : "", host, is_v6 ? "]" : "",
-                      port == 443 ? "" : ":8443");
+                      path, is_v6 ? "[" : "", host, is_v6 ? "]" : "", port == 443 ? "" : ":8443");
     if (rl <= 0 || (size_t)rl >= sizeof req) {
         snprintf(detail, dcap, "x5u too long");
         goto out;
@@ -422,8 +421,8 @@ static int x5u_fetch(const char *url, const char *tls_ca_file, char **body, size
     }
     X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
     X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    if ((is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) : X509_VERIFY_PARAM_set1_host(vp, host, 0)) !=
-            1 ||
+    if ((is_ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host)
+               : X509_VERIFY_PARAM_set1_host(vp, host, 0)) != 1 ||
         (!is_ip && SSL_set_tlsext_host_name(ssl, host) != 1) ||
         BIO_set_conn_hostname(bio, target) != 1) {
         snprintf(detail, dcap, "cannot set up TLS for %.64s", host);
@@ -510,7 +509,7 @@ out:
 
 /* The chain named by x5u: cache first, then the network. */
 static int vfy_x5u_chain(const struct pki_vfy_opts *o, struct pki_vfy_result *r,
-                         STACK_OF(X509) **chain)
+                         STACK_OF(X509) * *chain)
 {
     char host[X5U_HOST_MAX], *body = NULL;
     unsigned port;
@@ -578,8 +577,10 @@ static int vfy_es256(EVP_PKEY *key, const char *si, size_t n, const uint8_t *sig
     int ok = dl > 0 && EVP_DigestVerifyInit(mctx, NULL, EVP_sha256(), NULL, key) == 1 &&
              EVP_DigestVerify(mctx, der, (size_t)dl, (const unsigned char *)si, n) == 1;
     ERR_pop_to_mark();
-    rc = ok ? STI_OK : vfy_fail(r, "signature", STI_EVFY_SIG, "ES256 signature does not verify "
-                                                              "with the leaf key");
+    rc = ok ? STI_OK
+            : vfy_fail(r, "signature", STI_EVFY_SIG,
+                       "ES256 signature does not verify "
+                       "with the leaf key");
 out:
     OPENSSL_free(der);
     EVP_MD_CTX_free(mctx);
@@ -593,8 +594,8 @@ out:
 /* ------------------------------------------------------------------ */
 /* Chain, scope, constraints */
 
-static int vfy_chain(const struct pki_vfy_opts *o, STACK_OF(X509) *chain,
-                     struct pki_vfy_result *r, STACK_OF(X509) **verified)
+static int vfy_chain(const struct pki_vfy_opts *o, STACK_OF(X509) * chain, struct pki_vfy_result *r,
+                     STACK_OF(X509) * *verified)
 {
     X509_STORE *store = NULL;
     X509_STORE_CTX *ctx = NULL;
@@ -610,7 +611,12 @@ static int vfy_chain(const struct pki_vfy_opts *o, STACK_OF(X509) *chain,
         rc = vfy_fail(r, "chain", STI_ENOMEM, NULL);
         goto out;
     }
-    if (o->trust_anchor_file == NULL || X509_STORE_load_file(store, o->trust_anchor_file) != 1) {
+    if (o->anchors != NULL) {
+        X509_STORE_free(store);
+        store = o->anchors;
+        X509_STORE_up_ref(store);
+    } else if (o->trust_anchor_file == NULL ||
+               X509_STORE_load_file(store, o->trust_anchor_file) != 1) {
         rc = vfy_fail(r, "chain", STI_EIO, "cannot load trust anchor %s",
                       o->trust_anchor_file ? o->trust_anchor_file : "(none)");
         goto out;
@@ -663,7 +669,7 @@ static void vfy_cn(X509 *x, char *out, size_t cap)
 
 /* Each certificate's TNAuthList within its issuer's (issuers without one,
  * like the STI-CA root, are skipped). */
-static int vfy_scope(const struct pki_vfy_opts *o, STACK_OF(X509) *v, struct pki_vfy_result *r)
+static int vfy_scope(const struct pki_vfy_opts *o, STACK_OF(X509) * v, struct pki_vfy_result *r)
 {
     int rc = STI_OK;
     char cn[64], icn[64], text[160];
@@ -683,8 +689,8 @@ static int vfy_scope(const struct pki_vfy_opts *o, STACK_OF(X509) *v, struct pki
             rc = vfy_fail(r, "scope", prc != STI_OK ? prc : crc, "TNAuthList of %s",
                           prc != STI_OK ? icn : cn);
         } else if (crc == STI_EPKI_NOTNAUTH) {
-            rc = vfy_fail(r, "scope", STI_ESCOPE_OUTSIDE, "%s has no TNAuthList but %s has one",
-                          cn, icn);
+            rc = vfy_fail(r, "scope", STI_ESCOPE_OUTSIDE, "%s has no TNAuthList but %s has one", cn,
+                          icn);
         } else {
             int c = scope_contains(&ps, &cs, o->spc_policy, &outside);
             if (c == STI_ESCOPE_OUTSIDE) {
@@ -733,9 +739,9 @@ static int vfy_header(const struct id_parts *p, struct pki_vfy_result *r)
         return vfy_fail(r, "header", STI_EVFY_HEADER, "ppt must be \"shaken\"");
     if (!(h->have & ID_H_TYP) || strcmp(h->typ, "passport") != 0)
         return vfy_fail(r, "header", STI_EVFY_HEADER, "typ must be \"passport\"");
-    if (!(h->have & ID_H_X5U) || pp_x5u_check(h->x5u) != STI_OK)
+    if (!(h->have & ID_H_X5U) || pp_x5u_check_flags(h->x5u, PP_X5U_QUERY_OK) != STI_OK)
         return vfy_fail(r, "header", STI_EVFY_HEADER,
-                        "x5u must be an https URL without userinfo, query or fragment");
+                        "x5u must be an https URL without userinfo or fragment");
     if (h->unknown)
         return vfy_fail(r, "header", STI_EVFY_HEADER, "members other than alg, ppt, typ, x5u");
     if (p->alg != NULL && (p->alg_len != 5 || memcmp(p->alg, "ES256", 5) != 0))
@@ -746,102 +752,207 @@ static int vfy_header(const struct id_parts *p, struct pki_vfy_result *r)
     return STI_OK;
 }
 
-int pki_verify(const char *in, size_t n, const struct pki_vfy_opts *o, struct pki_vfy_result *r)
-{
-    uint8_t *mem = NULL;
+/* ------------------------------------------------------------------ */
+/* One verification in steps (verify.h) */
+
+struct pki_vfy_ctx {
+    const struct pki_vfy_opts *o;
+    struct pki_vfy_result *r;
+    uint8_t *mem; /* header, claims and signature bytes, decoded */
     struct id_parts p;
     struct id_buf hb, cb, sb;
-    STACK_OF(X509) *fetched = NULL, *verified = NULL, *chain;
+    STACK_OF(X509) * verified; /* leaf first, trust anchor last */
+};
+
+static int vfy_done(struct pki_vfy_ctx *v, int rc)
+{
+    v->r->code = rc;
+    return rc;
+}
+
+int pki_vfy_begin(const char *in, size_t n, const struct pki_vfy_opts *o, struct pki_vfy_result *r,
+                  struct pki_vfy_ctx **out)
+{
+    struct pki_vfy_ctx *v = NULL;
     int rc;
 
-    if (r == NULL)
+    if (r == NULL || out == NULL)
         return STI_EINVAL;
+    *out = NULL;
     memset(r, 0, sizeof *r);
-    if (in == NULL || o == NULL)
-        return vfy_fail(r, "format", STI_EINVAL, NULL);
-    mem = malloc(3 * (size_t)ID_INPUT_MAX);
-    if (mem == NULL)
-        return vfy_fail(r, "format", STI_ENOMEM, NULL);
-    hb = (struct id_buf){mem, ID_INPUT_MAX, 0};
-    cb = (struct id_buf){mem + ID_INPUT_MAX, ID_INPUT_MAX, 0};
-    sb = (struct id_buf){mem + 2 * ID_INPUT_MAX, ID_INPUT_MAX, 0};
+    if (in == NULL || o == NULL) {
+        r->code = vfy_fail(r, "format", STI_EINVAL, NULL);
+        return r->code;
+    }
+    v = calloc(1, sizeof *v);
+    if (v != NULL)
+        v->mem = malloc(3 * (size_t)ID_INPUT_MAX);
+    if (v == NULL || v->mem == NULL) {
+        free(v);
+        r->code = vfy_fail(r, "format", STI_ENOMEM, NULL);
+        return r->code;
+    }
+    v->o = o;
+    v->r = r;
+    v->hb = (struct id_buf){v->mem, ID_INPUT_MAX, 0};
+    v->cb = (struct id_buf){v->mem + ID_INPUT_MAX, ID_INPUT_MAX, 0};
+    v->sb = (struct id_buf){v->mem + 2 * ID_INPUT_MAX, ID_INPUT_MAX, 0};
+    *out = v;
 
-    if ((rc = id_parse(in, n, &p, &hb, &cb, &sb)) != STI_OK) {
-        vfy_fail(r, "format", rc, "expected <jws>;info=<url>;alg=ES256;ppt=shaken or a compact JWS");
-        goto out;
-    }
-    if ((rc = id_header_parse((const char *)hb.p, hb.len, &r->header)) != STI_OK) {
-        vfy_fail(r, "header", rc, "header is not a well-formed JSON object");
-        goto out;
-    }
-    if ((rc = vfy_header(&p, r)) != STI_OK)
-        goto out;
+    if ((rc = id_parse(in, n, &v->p, &v->hb, &v->cb, &v->sb)) != STI_OK)
+        return vfy_done(v, vfy_fail(r, "format", rc,
+                                    "expected <jws>;info=<url>;alg=ES256;ppt=shaken or a "
+                                    "compact JWS"));
+    if ((rc = id_header_parse((const char *)v->hb.p, v->hb.len, &r->header)) != STI_OK)
+        return vfy_done(v, vfy_fail(r, "header", rc, "header is not a well-formed JSON object"));
+    if ((rc = vfy_header(&v->p, r)) != STI_OK)
+        return vfy_done(v, rc);
     memcpy(r->x5u, r->header.x5u, sizeof r->x5u);
-    if (!p.bare && (p.info_len != strlen(r->x5u) || memcmp(p.info, r->x5u, p.info_len) != 0)) {
+    if (!v->p.bare &&
+        (v->p.info_len != strlen(r->x5u) || memcmp(v->p.info, r->x5u, v->p.info_len) != 0)) {
         char info[96];
-        vfy_printable(p.info, p.info_len, info, sizeof info);
-        rc = vfy_fail(r, "info", STI_EVFY_INFO, "info <%s>", info);
-        goto out;
+        vfy_printable(v->p.info, v->p.info_len, info, sizeof info);
+        return vfy_done(v, vfy_fail(r, "info", STI_EVFY_INFO, "info <%s>", info));
     }
-    if ((rc = id_claims_parse((const char *)cb.p, cb.len, &r->claims)) != STI_OK) {
-        vfy_fail(r, "claims", rc, "attest, dest, iat, orig, origid as RFC 8588 requires");
-        goto out;
-    }
+    if ((rc = id_claims_parse((const char *)v->cb.p, v->cb.len, &r->claims)) != STI_OK)
+        return vfy_done(
+            v, vfy_fail(r, "claims", rc, "attest, dest, iat, orig, origid as RFC 8588 requires"));
 
     long long iat = r->claims.c.iat, now = (long long)o->now;
     long max_age = o->max_age > 0 ? o->max_age : PKI_VFY_MAX_AGE_DEFAULT;
     long skew = o->skew > 0 ? o->skew : 0;
-    if (iat > now + skew) {
-        rc = vfy_fail(r, "iat", STI_EVFY_FUTURE, "iat %lld is %lld s ahead of now", iat, iat - now);
-        goto out;
-    }
-    if (now - iat > max_age) {
-        rc = vfy_fail(r, "iat", STI_EVFY_STALE, "iat %lld is %lld s old, max %ld", iat, now - iat,
-                      max_age);
-        goto out;
-    }
+    if (iat > now + skew)
+        return vfy_done(v, vfy_fail(r, "iat", STI_EVFY_FUTURE, "iat %lld is %lld s ahead of now",
+                                    iat, iat - now));
+    if (now - iat > max_age)
+        return vfy_done(v, vfy_fail(r, "iat", STI_EVFY_STALE, "iat %lld is %lld s old, max %ld",
+                                    iat, now - iat, max_age));
+    return vfy_done(v, STI_OK);
+}
 
-    if (o->chain != NULL) {
-        chain = o->chain;
-    } else {
-        if ((rc = vfy_x5u_chain(o, r, &fetched)) != STI_OK)
-            goto out;
-        chain = fetched;
+/* RFC 5280 key usage as SHAKEN needs it: a PASSporT signer with
+ * digitalSignature, every CA above it with keyCertSign. A certificate
+ * without the extension does not qualify (the SHAKEN profile requires it). */
+static int vfy_key_usage(STACK_OF(X509) * v, struct pki_vfy_result *r)
+{
+    char cn[64];
+    for (int i = 0; i < sk_X509_num(v); i++) {
+        X509 *x = sk_X509_value(v, i);
+        uint32_t ku = X509_get_key_usage(x);
+        int has = (X509_get_extension_flags(x) & EXFLAG_KUSAGE) != 0;
+        uint32_t need = i == 0 ? KU_DIGITAL_SIGNATURE : KU_KEY_CERT_SIGN;
+        if (!has || !(ku & need)) {
+            vfy_cn(x, cn, sizeof cn);
+            return vfy_fail(r, "keyusage", STI_EVFY_KEYUSAGE, "%s (certificate %d) %s %s", cn, i,
+                            has ? "lacks" : "has no key usage, needs",
+                            i == 0 ? "digitalSignature" : "keyCertSign");
+        }
     }
-    if (sk_X509_num(chain) < 1) {
-        rc = vfy_fail(r, "x5u", STI_EVFY_CHAIN, "empty certificate chain");
-        goto out;
-    }
+    return STI_OK;
+}
+
+int pki_vfy_chain(struct pki_vfy_ctx *v, STACK_OF(X509) * chain)
+{
+    struct pki_vfy_result *r = v->r;
+    int rc;
+    if (chain == NULL || sk_X509_num(chain) < 1)
+        return vfy_done(v, vfy_fail(r, "x5u", STI_EVFY_CHAIN, "empty certificate chain"));
     X509 *leaf = sk_X509_value(chain, 0);
     vfy_subject(leaf, r->leaf_subject, sizeof r->leaf_subject);
     EVP_PKEY *key = X509_get0_pubkey(leaf);
-    if (key == NULL || pki_key_check_p256(key) != STI_OK) {
-        rc = vfy_fail(r, "key", STI_EPKI_KEYTYPE, "the leaf key is not EC P-256");
-        goto out;
+    if (key == NULL || pki_key_check_p256(key) != STI_OK)
+        return vfy_done(v, vfy_fail(r, "key", STI_EPKI_KEYTYPE, "the leaf key is not EC P-256"));
+    if ((rc = vfy_es256(key, v->p.jws, v->p.si_len, v->sb.p, v->sb.len, r)) != STI_OK)
+        return vfy_done(v, rc);
+    sk_X509_pop_free(v->verified, X509_free);
+    v->verified = NULL;
+    if ((rc = vfy_chain(v->o, chain, r, &v->verified)) != STI_OK)
+        return vfy_done(v, rc);
+    return vfy_done(v, vfy_key_usage(v->verified, r));
+}
+
+int pki_vfy_path_len(const struct pki_vfy_ctx *v)
+{
+    return v->verified ? sk_X509_num(v->verified) : 0;
+}
+
+int pki_vfy_crl_url(const struct pki_vfy_ctx *v, int i, char *url, size_t cap)
+{
+    if (v->verified == NULL || i < 0 || i >= sk_X509_num(v->verified))
+        return STI_EINVAL;
+    return pki_cert_crl_url(sk_X509_value(v->verified, i), url, cap);
+}
+
+int pki_vfy_revoked(struct pki_vfy_ctx *v, X509_CRL *const *crls, int *unknown)
+{
+    struct pki_vfy_result *r = v->r;
+    char cn[64];
+    int n = pki_vfy_path_len(v);
+    *unknown = 0;
+    /* The trust anchor (last) is trusted as configured: no CRL for it. */
+    for (int i = 0; i + 1 < n; i++) {
+        X509 *x = sk_X509_value(v->verified, i), *issuer = sk_X509_value(v->verified, i + 1);
+        X509_CRL *crl = crls[i];
+        X509_REVOKED *rev = NULL;
+        vfy_cn(x, cn, sizeof cn);
+        if (crl == NULL) {
+            (*unknown)++;
+            continue;
+        }
+        int rc = pki_crl_check(crl, issuer, v->o->now);
+        if (rc != STI_OK)
+            return vfy_done(
+                v, vfy_fail(r, "revocation", STI_EVFY_CRL, "CRL for %s: %s", cn, sti_strerror(rc)));
+        if (X509_CRL_get0_by_cert(crl, &rev, x) == 1)
+            return vfy_done(v, vfy_fail(r, "revocation", STI_EVFY_REVOKED,
+                                        "%s (certificate %d) is on its issuer's CRL", cn, i));
     }
-    if ((rc = vfy_es256(key, p.jws, p.si_len, sb.p, sb.len, r)) != STI_OK)
-        goto out;
-    if ((rc = vfy_chain(o, chain, r, &verified)) != STI_OK)
-        goto out;
-    if ((rc = vfy_scope(o, verified, r)) != STI_OK)
-        goto out;
-    if ((rc = vfy_orig(o, leaf, r)) != STI_OK)
-        goto out;
-    for (int i = 0; i < sk_X509_num(verified); i++) {
-        rc = pki_jwtcc_check(sk_X509_value(verified, i), (const char *)cb.p, cb.len, &r->claims,
-                             r->detail, sizeof r->detail);
+    return vfy_done(v, STI_OK);
+}
+
+int pki_vfy_finish(struct pki_vfy_ctx *v)
+{
+    struct pki_vfy_result *r = v->r;
+    int rc;
+    if ((rc = vfy_scope(v->o, v->verified, r)) != STI_OK)
+        return vfy_done(v, rc);
+    if ((rc = vfy_orig(v->o, sk_X509_value(v->verified, 0), r)) != STI_OK)
+        return vfy_done(v, rc);
+    for (int i = 0; i < sk_X509_num(v->verified); i++) {
+        rc = pki_jwtcc_check(sk_X509_value(v->verified, i), (const char *)v->cb.p, v->cb.len,
+                             &r->claims, r->detail, sizeof r->detail);
         if (rc != STI_OK) {
             char d[sizeof r->detail];
             memcpy(d, r->detail, sizeof d);
-            vfy_fail(r, "constraints", rc, "%s", d);
-            goto out;
+            return vfy_done(v, vfy_fail(r, "constraints", rc, "%s", d));
         }
     }
-    rc = STI_OK;
-out:
-    r->code = rc;
-    sk_X509_pop_free(verified, X509_free);
+    return vfy_done(v, STI_OK);
+}
+
+void pki_vfy_end(struct pki_vfy_ctx *v)
+{
+    if (v == NULL)
+        return;
+    sk_X509_pop_free(v->verified, X509_free);
+    free(v->mem);
+    free(v);
+}
+
+int pki_verify(const char *in, size_t n, const struct pki_vfy_opts *o, struct pki_vfy_result *r)
+{
+    struct pki_vfy_ctx *v = NULL;
+    STACK_OF(X509) *fetched = NULL;
+    int rc = pki_vfy_begin(in, n, o, r, &v);
+    if (rc == STI_OK && o->chain == NULL) {
+        if ((rc = vfy_x5u_chain(o, r, &fetched)) != STI_OK)
+            r->code = rc;
+    }
+    if (rc == STI_OK)
+        rc = pki_vfy_chain(v, o->chain ? o->chain : fetched);
+    if (rc == STI_OK)
+        rc = pki_vfy_finish(v);
     sk_X509_pop_free(fetched, X509_free);
-    free(mem);
+    pki_vfy_end(v);
     return rc;
 }

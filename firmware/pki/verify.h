@@ -24,6 +24,9 @@
  *   signature   ES256 raw r||s (64 bytes, r and s in [1, n-1])    STI_EVFY_SIG
  *   chain       X509_verify_cert to the trust anchor at now       STI_EVFY_CHAIN,
  *                                                 STI_EPKI_EXPIRED, STI_EPKI_NOTYET
+ *   keyusage    signer digitalSignature, CAs keyCertSign          STI_EVFY_KEYUSAGE
+ *   revocation  (steps API only) each certificate against its     STI_EVFY_REVOKED,
+ *               issuer's CRL                                      STI_EVFY_CRL
  *   scope       each TNAuthList within its issuer's               STI_ESCOPE_OUTSIDE
  *   orig        orig TN within the leaf's TNAuthList              STI_EVFY_SCOPE
  *   constraints (Enhanced)JWTClaimConstraints of each certificate STI_EVFY_CONSTRAINT
@@ -57,6 +60,7 @@ struct pki_vfy_opts {
     const char *cache_dir;   /* x5u cache; NULL: no cache */
     const char *tls_ca_file; /* trust for the x5u https fetch; NULL: system store */
     int allow_fetch;         /* 0: never touch the network (cache only) */
+    X509_STORE *anchors;     /* trusted roots loaded once (borrowed): used instead of the file */
 };
 
 struct pki_vfy_result {
@@ -72,6 +76,34 @@ struct pki_vfy_result {
 
 /* Verifies n bytes at in (an Identity header value or a compact JWS). */
 int pki_verify(const char *in, size_t n, const struct pki_vfy_opts *o, struct pki_vfy_result *r);
+
+/* The same checks in steps, for a caller that gets the chain and the CRLs
+ * asynchronously (the verifier process, firmware/vs/). Each step returns
+ * and records in r->code the first failure; the next step may only be
+ * taken after STI_OK. o and r must outlive the context.
+ *   pki_vfy_begin    format, header, info, claims, iat; r->x5u is then set
+ *   pki_vfy_chain    key, signature, chain (to o's trust anchor), keyusage:
+ *                    the signer has digitalSignature, each CA keyCertSign
+ *   pki_vfy_path_len certificates of the verified path, trust anchor last
+ *   pki_vfy_crl_url  the CRL Distribution Point URI of path certificate i
+ *                    (STI_ENOTFOUND when it names none)
+ *   pki_vfy_revoked  "revocation": crls[i] is path certificate i's CRL or
+ *                    NULL when none could be had (counted in *unknown).
+ *                    Each CRL must be signed by the certificate's issuer
+ *                    and current at o->now (else STI_EVFY_CRL); a listed
+ *                    certificate fails with STI_EVFY_REVOKED.
+ *   pki_vfy_finish   scope, orig, constraints
+ *   pki_vfy_end      frees the context (NULL is fine)
+ * pki_vfy_begin sets *out even when it fails (free it with pki_vfy_end). */
+struct pki_vfy_ctx;
+int pki_vfy_begin(const char *in, size_t n, const struct pki_vfy_opts *o, struct pki_vfy_result *r,
+                  struct pki_vfy_ctx **out);
+int pki_vfy_chain(struct pki_vfy_ctx *v, STACK_OF(X509) *chain);
+int pki_vfy_path_len(const struct pki_vfy_ctx *v);
+int pki_vfy_crl_url(const struct pki_vfy_ctx *v, int i, char *url, size_t cap);
+int pki_vfy_revoked(struct pki_vfy_ctx *v, X509_CRL *const *crls, int *unknown);
+int pki_vfy_finish(struct pki_vfy_ctx *v);
+void pki_vfy_end(struct pki_vfy_ctx *v);
 
 /* verify.c: the x5u rules the fetcher applies before any I/O — https, port
  * 443 or 8443, no userinfo/query/fragment. host gets the host (IPv6 without

@@ -41,6 +41,8 @@ struct cspec {
     int ca;
     const char *scope; /* TNAuthList scope text; NULL: none */
     time_t nb, na;
+    const char *ku;      /* key usage as openssl writes it; NULL: the profile's; "": none */
+    const char *crl_url; /* a CRL Distribution Point URI, or NULL */
     const char *ext_oid; /* one extra extension, DER value below */
     const uint8_t *ext_der;
     size_t ext_n;
@@ -89,9 +91,12 @@ static X509 *mkcert(const struct cspec *s)
              X509_set_pubkey(x, s->key);
     if (ok) {
         X509V3_set_ctx(&ctx, s->issuer ? s->issuer : x, x, NULL, NULL, 0);
+        const char *ku = s->ku ? s->ku : s->ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature";
+        char cdp[300];
+        snprintf(cdp, sizeof cdp, "URI:%s", s->crl_url ? s->crl_url : "");
         ok = add_conf_ext(x, &ctx, NID_basic_constraints, s->ca ? "critical,CA:TRUE" : "critical,CA:FALSE") &&
-             add_conf_ext(x, &ctx, NID_key_usage,
-                          s->ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature") &&
+             (!ku[0] || add_conf_ext(x, &ctx, NID_key_usage, ku)) &&
+             (!s->crl_url || add_conf_ext(x, &ctx, NID_crl_distribution_points, cdp)) &&
              add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash") &&
              add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
     }
@@ -328,7 +333,7 @@ static int run_verify(struct run v)
     STACK_OF(X509) *chain = v.no_chain ? NULL
                                        : chain2(v.leaf ? v.leaf : F.leaf,
                                                 v.no_inter ? NULL : (v.inter ? v.inter : F.inter));
-    struct pki_vfy_opts o = {F.anchor, chain, 60, v.skew, NOW, v.policy, v.cache_dir, NULL, 0};
+    struct pki_vfy_opts o = {F.anchor, chain, 60, v.skew, NOW, v.policy, v.cache_dir, NULL, 0, NULL};
     const char *in = v.raw ? v.raw : tok;
     int rc = pki_verify(in, strlen(in), &o, &R);
     sk_X509_pop_free(chain, X509_free);
@@ -491,10 +496,17 @@ TEST(http_x5u_is_refused)
                                        .params = ";info=<http://cr.example.com/sti/chain.pem>;"
                                                  "alg=ES256;ppt=shaken"}),
                STI_EVFY_HEADER, "header");
-    CHECK_FAIL(run_verify((struct run){.x5u = "https://cr.example.com/c.pem?x=1", .params = ""}),
+    CHECK_FAIL(run_verify((struct run){.x5u = "https://cr.example.com/c.pem#frag", .params = ""}),
                STI_EVFY_HEADER, "header");
     CHECK_FAIL(run_verify((struct run){.x5u = "https://u@cr.example.com/c.pem", .params = ""}),
                STI_EVFY_HEADER, "header");
+}
+
+/* Carriers publish x5u with a query string; a verifier accepts it. */
+TEST(x5u_with_a_query_is_accepted)
+{
+    CHECK_RC(run_verify((struct run){.x5u = "https://cr.example.com/c.pem?x=1", .params = ""}),
+             STI_OK);
 }
 
 TEST(identity_params_disagreeing_with_header_are_refused)
@@ -751,6 +763,141 @@ TEST(x5u_target_rules)
     CHECK_RC(pki_x5u_target("https://localhost/a#f", host, sizeof host, &port), STI_EX5U);
 }
 
+/* ---- key usage ---- */
+
+TEST(leaf_without_digital_signature_fails_keyusage)
+{
+    X509 *leaf = leaf_with((struct cspec){.ku = "critical,nonRepudiation"});
+    CHECK_FAIL(run_verify((struct run){.leaf = leaf}), STI_EVFY_KEYUSAGE, "keyusage");
+    X509_free(leaf);
+}
+
+TEST(leaf_without_key_usage_fails_keyusage)
+{
+    X509 *leaf = leaf_with((struct cspec){.ku = ""});
+    CHECK_FAIL(run_verify((struct run){.leaf = leaf}), STI_EVFY_KEYUSAGE, "keyusage");
+    X509_free(leaf);
+}
+
+TEST(ca_without_key_cert_sign_is_refused)
+{
+    CHECK(fixture() == 0);
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *inter = mkcert(&(struct cspec){.cn = "VFY CA no certsign", .key = k, .issuer = F.root,
+                                         .issuer_key = F.root_key, .ca = 1, .ku = "critical,cRLSign",
+                                         .scope = "range:12025550000/1000"});
+    X509 *leaf = leaf_with((struct cspec){.issuer = inter, .issuer_key = k});
+    /* OpenSSL's path validation refuses it before our own check would. */
+    CHECK_FAIL(run_verify((struct run){.leaf = leaf, .inter = inter}), STI_EVFY_CHAIN, "chain");
+    X509_free(leaf);
+    X509_free(inter);
+    EVP_PKEY_free(k);
+}
+
+/* ---- revocation (the steps API the verifier process drives) ---- */
+
+static X509_CRL *mkcrl(X509 *issuer, EVP_PKEY *key, X509 *revoked, time_t this_upd,
+                       time_t next_upd)
+{
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *t = ASN1_TIME_new();
+    int ok = crl && t && X509_CRL_set_version(crl, 1) &&
+             X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) &&
+             ASN1_TIME_set(t, this_upd) && X509_CRL_set1_lastUpdate(crl, t) &&
+             (!next_upd || (ASN1_TIME_set(t, next_upd) && X509_CRL_set1_nextUpdate(crl, t)));
+    if (ok && revoked) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        ok = r && X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked)) &&
+             ASN1_TIME_set(t, this_upd) && X509_REVOKED_set_revocationDate(r, t) &&
+             X509_CRL_add0_revoked(crl, r);
+        if (!ok)
+            X509_REVOKED_free(r);
+    }
+    ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, key, EVP_sha256()) > 0;
+    ASN1_TIME_free(t);
+    if (!ok) {
+        X509_CRL_free(crl);
+        return NULL;
+    }
+    return crl;
+}
+
+/* Runs begin + chain on the default token, then revocation with crls[]
+ * (one per certificate of the path below the anchor). */
+static int run_revocation(X509_CRL *leaf_crl, X509_CRL *inter_crl, int *unknown)
+{
+    char hdr[1024], cl[2048], tok[8192];
+    if (fixture() != 0)
+        return -1000;
+    hdr_json(hdr, sizeof hdr, "ES256", X5U);
+    claims_json(cl, sizeof cl, "A", "12025550123", NOW - 5, NULL);
+    if (token(hdr, cl, F.leaf_key, SIG_RAW, params_std, tok, sizeof tok) != 0)
+        return -1001;
+    STACK_OF(X509) *chain = chain2(F.leaf, F.inter);
+    struct pki_vfy_opts o = {F.anchor, NULL, 60, 0, NOW, SCOPE_SPC_DENY, NULL, NULL, 0, NULL};
+    struct pki_vfy_ctx *v = NULL;
+    int rc = pki_vfy_begin(tok, strlen(tok), &o, &R, &v);
+    if (rc == STI_OK)
+        rc = pki_vfy_chain(v, chain);
+    if (rc == STI_OK && pki_vfy_path_len(v) != 3)
+        rc = -1002;
+    X509_CRL *crls[2] = {leaf_crl, inter_crl};
+    if (rc == STI_OK)
+        rc = pki_vfy_revoked(v, crls, unknown);
+    if (rc == STI_OK)
+        rc = pki_vfy_finish(v);
+    pki_vfy_end(v);
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
+}
+
+TEST(certificate_on_its_issuers_crl_is_revoked)
+{
+    int unknown = -1;
+    CHECK(fixture() == 0);
+    X509_CRL *bad = mkcrl(F.inter, F.inter_key, F.leaf, NOW - DAY, NOW + DAY);
+    X509_CRL *good = mkcrl(F.root, F.root_key, NULL, NOW - DAY, NOW + DAY);
+    CHECK(bad && good);
+    CHECK_FAIL(run_revocation(bad, good, &unknown), STI_EVFY_REVOKED, "revocation");
+    CHECK_RC(run_revocation(NULL, good, &unknown), STI_OK);
+    CHECK_INT(unknown, 1);
+    X509_CRL *clean = mkcrl(F.inter, F.inter_key, NULL, NOW - DAY, NOW + DAY);
+    CHECK_RC(run_revocation(clean, good, &unknown), STI_OK);
+    CHECK_INT(unknown, 0);
+    X509_CRL_free(bad);
+    X509_CRL_free(good);
+    X509_CRL_free(clean);
+}
+
+TEST(crl_not_signed_by_the_issuer_or_out_of_date_is_refused)
+{
+    int unknown = 0;
+    CHECK(fixture() == 0);
+    /* Signed by the root's key but naming the delegate CA as issuer. */
+    X509_CRL *forged = mkcrl(F.inter, F.root_key, NULL, NOW - DAY, NOW + DAY);
+    X509_CRL *stale = mkcrl(F.inter, F.inter_key, NULL, NOW - 3 * DAY, NOW - DAY);
+    X509_CRL *forever = mkcrl(F.inter, F.inter_key, NULL, NOW - DAY, 0);
+    CHECK(forged && stale && forever);
+    CHECK_FAIL(run_revocation(forged, NULL, &unknown), STI_EVFY_CRL, "revocation");
+    CHECK_FAIL(run_revocation(stale, NULL, &unknown), STI_EVFY_CRL, "revocation");
+    CHECK_FAIL(run_revocation(forever, NULL, &unknown), STI_EVFY_CRL, "revocation");
+    X509_CRL_free(forged);
+    X509_CRL_free(stale);
+    X509_CRL_free(forever);
+}
+
+TEST(crl_distribution_point_uri_is_read)
+{
+    char url[128];
+    CHECK(fixture() == 0);
+    X509 *leaf = leaf_with((struct cspec){.crl_url = "https://crl.example.com/ca.crl?v=2"});
+    CHECK_RC(pki_cert_crl_url(leaf, url, sizeof url), STI_OK);
+    CHECK_STR(url, "https://crl.example.com/ca.crl?v=2");
+    CHECK_RC(pki_cert_crl_url(leaf, url, 10), STI_ETOOLONG);
+    CHECK_RC(pki_cert_crl_url(F.leaf, url, sizeof url), STI_ENOTFOUND);
+    X509_free(leaf);
+}
+
 TEST(unreadable_trust_anchor_is_reported)
 {
     char hdr[1024], cl[1024], tok[8192];
@@ -759,7 +906,7 @@ TEST(unreadable_trust_anchor_is_reported)
     claims_json(cl, sizeof cl, "A", "12025550123", NOW - 5, NULL);
     CHECK(token(hdr, cl, F.leaf_key, SIG_RAW, "", tok, sizeof tok) == 0);
     STACK_OF(X509) *chain = chain2(F.leaf, F.inter);
-    struct pki_vfy_opts o = {"/nonexistent/root.pem", chain, 60, 0, NOW, SCOPE_SPC_DENY, NULL, NULL, 0};
+    struct pki_vfy_opts o = {"/nonexistent/root.pem", chain, 60, 0, NOW, SCOPE_SPC_DENY, NULL, NULL, 0, NULL};
     int rc = pki_verify(tok, strlen(tok), &o, &R);
     sk_X509_pop_free(chain, X509_free);
     CHECK_FAIL(rc, STI_EIO, "chain");
@@ -774,7 +921,8 @@ CHECK_MAIN(CASE(valid_token_passes), CASE(valid_bare_jws_passes),
            CASE(missing_intermediate_breaks_the_chain), CASE(expired_leaf_is_refused),
            CASE(not_yet_valid_leaf_is_refused), CASE(leaf_signed_by_another_ca_key_breaks_the_chain),
            CASE(ca_certificate_as_signer_is_refused), CASE(info_differing_from_x5u_is_refused),
-           CASE(http_x5u_is_refused), CASE(identity_params_disagreeing_with_header_are_refused),
+           CASE(http_x5u_is_refused), CASE(x5u_with_a_query_is_accepted),
+           CASE(identity_params_disagreeing_with_header_are_refused),
            CASE(signature_of_63_or_65_bytes_is_refused), CASE(der_signature_instead_of_raw_is_refused),
            CASE(r_zero_or_s_equal_to_order_is_refused), CASE(token_signed_by_another_key_is_refused),
            CASE(malformed_claims_are_refused_before_the_certificate),
@@ -784,4 +932,9 @@ CHECK_MAIN(CASE(valid_token_passes), CASE(valid_bare_jws_passes),
            CASE(spc_only_issuer_denied_by_default_and_allowed_by_policy),
            CASE(x5u_on_another_port_is_not_fetched),
            CASE(x5u_not_cached_with_fetching_disabled_fails_fetch), CASE(x5u_cache_entry_is_used),
-           CASE(x5u_target_rules), CASE(unreadable_trust_anchor_is_reported))
+           CASE(x5u_target_rules), CASE(unreadable_trust_anchor_is_reported),
+           CASE(leaf_without_digital_signature_fails_keyusage),
+           CASE(leaf_without_key_usage_fails_keyusage), CASE(ca_without_key_cert_sign_is_refused),
+           CASE(certificate_on_its_issuers_crl_is_revoked),
+           CASE(crl_not_signed_by_the_issuer_or_out_of_date_is_refused),
+           CASE(crl_distribution_point_uri_is_read))
