@@ -659,7 +659,7 @@ static int ca_issue_record(struct admin *a, struct job *j, const struct pki_ca *
     struct ca_pol cp;
     struct pki_issue_policy pol;
     struct scope outside;
-    char ledger[700], serial[PKI_SERIAL_HEX_MAX + 1];
+    char ledger[700], serial[PKI_SERIAL_HEX_MAX + 1], detail[400];
     time_t now = time(NULL);
     int rc = ca_policy_load(a, &cp, out);
     *cert = NULL;
@@ -671,13 +671,16 @@ static int ca_issue_record(struct admin *a, struct job *j, const struct pki_ca *
     pol.days = cp.days;
     pol.spc_policy = SCOPE_SPC_DENY;
     scope_init(&outside);
-    rc = pki_ca_issue(ca, csr, n, &pol, now, cert, &outside);
+    rc = pki_ca_issue(ca, csr, n, &pol, now, cert, &outside, detail, sizeof detail);
     if (rc == STI_ESCOPE_OUTSIDE) {
         char text[4096];
         if (scope_format(&outside, text, sizeof text) != STI_OK)
             snprintf(text, sizeof text, "(too many entries to list)");
         fprintf(out, "Refused: outside the CA's scope: %s\n", text);
         snprintf(j->x5u, sizeof j->x5u, "outside: %.400s", text);
+    } else if (rc && detail[0]) {
+        fprintf(out, "Refused: %s\n", detail);
+        snprintf(j->x5u, sizeof j->x5u, "%.400s", detail);
     } else if (rc == STI_OK && (rc = ca_ledger(a, ledger, sizeof ledger)) == STI_OK &&
                (rc = pki_ledger_append_issue(ledger, *cert, now)) != STI_OK) {
         fprintf(out, "The ledger could not be written: the certificate is not released.\n");

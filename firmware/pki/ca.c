@@ -184,6 +184,60 @@ static int ca_name_has(const X509_NAME *name, int nid)
     return X509_NAME_get_index_by_NID(name, nid, -1) >= 0;
 }
 
+/* "subject S equals WHO" in detail (may be NULL), S in RFC 2253 form with
+ * control bytes shown as '?'. */
+static void ca_clash_detail(const X509_NAME *subject, const char *who, char *detail, size_t cap)
+{
+    char name[256] = "";
+    if (detail == NULL || cap == 0)
+        return;
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio != NULL && X509_NAME_print_ex(bio, subject, 0, XN_FLAG_RFC2253) >= 0) {
+        int n = BIO_read(bio, name, (int)sizeof name - 1);
+        name[n > 0 ? n : 0] = '\0';
+        for (int i = 0; i < n; i++)
+            if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+                name[i] = '?';
+    }
+    BIO_free(bio);
+    snprintf(detail, cap, "subject %s equals %s", name, who);
+}
+
+/* A certificate named like its issuer, or like any CA above it, makes
+ * name-based path building ambiguous: a verifier may take the leaf for
+ * that CA, and the leaf could pose as an issuer. The issuer name of the
+ * topmost certificate counts too, since the root is often not in the
+ * chain the CA was given. X509_NAME_cmp compares the canonical
+ * encodings (case and spacing folded), as name matching does. */
+static int ca_subject_clash(const struct pki_ca *ca, const X509_NAME *subject, char *detail,
+                            size_t cap)
+{
+    char who[96];
+    int n = sk_X509_num(ca->chain_above);
+    if (X509_NAME_cmp(subject, X509_get_subject_name(ca->cert)) == 0) {
+        ca_clash_detail(subject, "the Delegate CA's own subject", detail, cap);
+        return STI_EPKI_PROFILE;
+    }
+    for (int i = 0; i < n; i++) {
+        X509 *x = sk_X509_value(ca->chain_above, i);
+        if (X509_NAME_cmp(subject, X509_get_subject_name(x)) != 0)
+            continue;
+        snprintf(who, sizeof who, "the subject of certificate %d above the Delegate CA%s", i + 1,
+                 X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0
+                     ? " (the root)"
+                     : "");
+        ca_clash_detail(subject, who, detail, cap);
+        return STI_EPKI_PROFILE;
+    }
+    X509 *top = n > 0 ? sk_X509_value(ca->chain_above, n - 1) : ca->cert;
+    if (X509_NAME_cmp(subject, X509_get_issuer_name(top)) == 0) {
+        ca_clash_detail(subject, "the subject of the CA that issued the top of its chain", detail,
+                        cap);
+        return STI_EPKI_PROFILE;
+    }
+    return STI_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* The Delegate CA's own request */
 
@@ -471,7 +525,8 @@ out:
 }
 
 int pki_ca_issue(const struct pki_ca *ca, const char *csr_pem, size_t n,
-                 const struct pki_issue_policy *pol, time_t now, X509 **out, struct scope *outside)
+                 const struct pki_issue_policy *pol, time_t now, X509 **out, struct scope *outside,
+                 char *detail, size_t detail_cap)
 {
     int rc;
     X509_REQ *req = NULL;
@@ -484,6 +539,8 @@ int pki_ca_issue(const struct pki_ca *ca, const char *csr_pem, size_t n,
     scope_init(&want);
     if (out != NULL)
         *out = NULL;
+    if (detail != NULL && detail_cap > 0)
+        detail[0] = '\0';
     if (ca == NULL || ca->cert == NULL || ca->key == NULL || csr_pem == NULL || pol == NULL ||
         out == NULL || outside == &ca->scope)
         return STI_EINVAL;
@@ -504,9 +561,14 @@ int pki_ca_issue(const struct pki_ca *ca, const char *csr_pem, size_t n,
     STI_TRY(scope_contains(&ca->scope, &want, pol->spc_policy, outside));
 
     const X509_NAME *subject = override != NULL ? override : X509_REQ_get_subject_name(req);
-    STI_CHECK(ca_name_has(subject, NID_countryName) && ca_name_has(subject, NID_organizationName) &&
-                  ca_name_has(subject, NID_commonName),
-              STI_EPKI_PROFILE);
+    if (!ca_name_has(subject, NID_countryName) || !ca_name_has(subject, NID_organizationName) ||
+        !ca_name_has(subject, NID_commonName)) {
+        if (detail != NULL && detail_cap > 0)
+            snprintf(detail, detail_cap, "the subject needs C, O and CN");
+        rc = STI_EPKI_PROFILE;
+        goto out;
+    }
+    STI_TRY(ca_subject_clash(ca, subject, detail, detail_cap));
 
     /* Validity: within the CA's own, and the CA valid now. */
     STI_TRY(pki_cert_check_time(ca->cert, now));

@@ -76,7 +76,11 @@ void pki_ca_free(struct pki_ca *ca);
  *    STI_ESCOPE_OUTSIDE, and outside (may be NULL) receives exactly the
  *    entries, or parts of ranges, that fall outside;
  *  - subject (the request's or pol->subject_override) with C, O and CN,
- *    else STI_EPKI_PROFILE; a bad policy (OID, URI, days) is STI_EINVAL;
+ *    and equal neither to the CA's own subject, nor to the subject of a
+ *    certificate above it, nor to the issuer of the topmost one (the
+ *    root): else STI_EPKI_PROFILE, and detail (may be NULL; detail_cap
+ *    bytes) names what is wrong or what the subject clashes with; a bad
+ *    policy (OID, URI, days) is STI_EINVAL;
  *  - the CA must be within validity at now.
  * The certificate (SHAKEN profile, docs/delegate-ca.md): v3, random
  * positive 127-bit serial, ecdsa-with-SHA256, validity now-60s ..
@@ -86,7 +90,8 @@ void pki_ca_free(struct pki_ca *ca);
  * No other requested extension is copied. Signed with the CA key and
  * verified with the CA certificate's key before it is returned in *out. */
 int pki_ca_issue(const struct pki_ca *ca, const char *csr_pem, size_t n,
-                 const struct pki_issue_policy *pol, time_t now, X509 **out, struct scope *outside);
+                 const struct pki_issue_policy *pol, time_t now, X509 **out, struct scope *outside,
+                 char *detail, size_t detail_cap);
 
 /* A v2 CRL signed by the CA key: every revoked serial of ledger with its
  * revocation date and reason (none for unspecified), thisUpdate now,

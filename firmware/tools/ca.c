@@ -98,6 +98,7 @@ static int ca_spc_policy(const struct opt *o, size_t no, enum scope_spc_policy *
 static int ca_issue_record(const struct pki_ca *ca, const char *dir, const char *csr, size_t n,
                            const struct pki_issue_policy *pol, X509 **cert)
 {
+    static char text[CA_OUTSIDE_MAX], detail[CA_OUTSIDE_MAX + 16];
     char ledger[CA_PATH_MAX];
     struct scope outside;
     int rc;
@@ -109,15 +110,14 @@ static int ca_issue_record(const struct pki_ca *ca, const char *dir, const char 
         return rc;
     }
     time_t now = time(NULL);
-    rc = pki_ca_issue(ca, csr, n, pol, now, cert, &outside);
+    rc = pki_ca_issue(ca, csr, n, pol, now, cert, &outside, detail, sizeof detail);
     if (rc == STI_ESCOPE_OUTSIDE) {
-        static char text[CA_OUTSIDE_MAX], detail[CA_OUTSIDE_MAX + 16];
         if (scope_format(&outside, text, sizeof text) != STI_OK)
             strcpy(text, "(too many entries to list)");
         snprintf(detail, sizeof detail, "outside: %s", text);
         tool_error(rc, detail);
     } else if (rc) {
-        tool_error(rc, NULL);
+        tool_error(rc, detail[0] ? detail : NULL);
     } else if ((rc = pki_ledger_append_issue(ledger, *cert, now))) {
         tool_error(rc, ledger);
         X509_free(*cert);

@@ -155,7 +155,7 @@ static int fz_issue(const char *pem, size_t n)
     X509 *x = NULL;
     struct scope outside;
     scope_init(&outside);
-    int rc = pki_ca_issue(&fz.ca, pem, n, &fz_policy, FZ_NOW, &x, &outside);
+    int rc = pki_ca_issue(&fz.ca, pem, n, &fz_policy, FZ_NOW, &x, &outside, NULL, 0);
     if (!sti_err_known(rc))
         abort();
     if (rc == STI_OK) {

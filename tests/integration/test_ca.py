@@ -182,6 +182,13 @@ def self_issued_chains_are_accepted_by_the_daemon(env):
                   "--subject", "C=US,O=X,CN=Y", "--policy-oid", POLICY, "--crl-uri", CRL_URI,
                   "--out", os.path.join(env.dir, "never.pem")], ok=False)
     check(r.returncode == 1 and r.stderr.endswith("outside: tn:19995550000\n"), r.stderr)
+    # A leaf named like the Delegate CA itself is refused, naming the clash.
+    r = env.tool(["ca", "self-issue", *dca.token_args(), "--ca-key", "dca", "--ca-cert", dca.pem,
+                  "--ca-dir", dca.dir, "--af-key", "af2", "--scope", "tn:12025550123",
+                  "--subject", DCA_SUBJECT, "--policy-oid", POLICY, "--crl-uri", CRL_URI,
+                  "--out", os.path.join(env.dir, "never.pem")], ok=False)
+    check(r.returncode == 1 and "error 509 (STI_EPKI_PROFILE)" in r.stderr
+          and "equals the Delegate CA's own subject" in r.stderr, r.stderr)
 
 
 def revoked_leaf_is_in_a_crl_openssl_verifies(env):

@@ -253,7 +253,8 @@ static int issue_scope(const struct pki_ca *ca, const char *scope_text,
     scope_init(&outside);
     if (pem == NULL)
         return -1;
-    int rc = pki_ca_issue(ca, pem, strlen(pem), pol ? pol : &default_policy, T0, out, &outside);
+    int rc =
+        pki_ca_issue(ca, pem, strlen(pem), pol ? pol : &default_policy, T0, out, &outside, NULL, 0);
     if (outside_text) {
         outside_text[0] = '\0';
         if (outside.n > 0 && scope_format(&outside, outside_text, cap) != STI_OK)
@@ -268,7 +269,8 @@ static int issue_pem(const char *pem, const struct pki_issue_policy *pol, X509 *
 {
     struct scope outside;
     scope_init(&outside);
-    int rc = pki_ca_issue(&fx.ca, pem, strlen(pem), pol ? pol : &default_policy, T0, out, &outside);
+    int rc = pki_ca_issue(&fx.ca, pem, strlen(pem), pol ? pol : &default_policy, T0, out, &outside,
+                          NULL, 0);
     if (rc != STI_ESCOPE_OUTSIDE && outside.n != 0)
         rc = -3; /* outside is only filled for scope refusals */
     scope_free(&outside);
@@ -464,6 +466,67 @@ TEST(subject_without_organization_is_refused_unless_overridden)
     CHECK_RC(issue_scope(&fx.ca, "tn:12025550100", &pol, &x, NULL, 0), STI_EPKI_PROFILE);
 }
 
+/* Issues for subject with the fixture's AF key: the code, and in detail
+ * (may be NULL) what the refusal names. */
+static int issue_subject(const struct pki_ca *ca, const char *subject, char *detail, size_t cap)
+{
+    X509 *x = NULL;
+    /* spc:709J: inside both fixture CAs, so only the subject decides. */
+    struct csrspec cs = {.key = fx.af_key, .subject = subject, .scope = "spc:709J"};
+    char *pem = make_csr(&cs);
+    if (pem == NULL)
+        return -1;
+    int rc = pki_ca_issue(ca, pem, strlen(pem), &default_policy, T0, &x, NULL, detail, cap);
+    if ((rc == STI_OK) != (x != NULL))
+        rc = -2; /* a certificate exactly when it issues */
+    X509_free(x);
+    free(pem);
+    return rc;
+}
+
+TEST(subject_equal_to_the_ca_own_subject_is_refused_naming_the_clash)
+{
+    X509 *x = NULL;
+    char detail[256];
+    CHECK(fixture());
+    CHECK_RC(issue_subject(&fx.ca, "C=US,O=Test TNP,CN=Test Delegate CA", detail, sizeof detail),
+             STI_EPKI_PROFILE);
+    CHECK_STR(detail, "subject CN=Test Delegate CA,O=Test TNP,C=US equals the Delegate CA's own "
+                      "subject");
+    /* Names compare canonically: case and spacing do not make it another. */
+    CHECK_RC(issue_subject(&fx.ca, "C=us,O=test  tnp,CN=TEST DELEGATE CA", NULL, 0),
+             STI_EPKI_PROFILE);
+    /* An override is the subject too. */
+    struct pki_issue_policy pol = default_policy;
+    pol.subject_override = "C=US,O=Test TNP,CN=Test Delegate CA";
+    CHECK_RC(issue_scope(&fx.ca, "tn:12025550100", &pol, &x, NULL, 0), STI_EPKI_PROFILE);
+    CHECK(x == NULL);
+}
+
+TEST(subject_equal_to_the_root_subject_is_refused_naming_the_clash)
+{
+    char detail[256];
+    const char *root = "C=US,O=Test STI-CA,CN=Test STI Root";
+    CHECK(fixture());
+    CHECK_RC(issue_subject(&fx.ca, root, detail, sizeof detail), STI_EPKI_PROFILE);
+    CHECK_STR(detail, "subject CN=Test STI Root,O=Test STI-CA,C=US equals the subject of "
+                      "certificate 1 above the Delegate CA (the root)");
+    /* A CA given without the chain above still knows its issuer's name. */
+    CHECK_RC(issue_subject(&fx.spc_ca, root, detail, sizeof detail), STI_EPKI_PROFILE);
+    CHECK_STR(detail, "subject CN=Test STI Root,O=Test STI-CA,C=US equals the subject of the CA "
+                      "that issued the top of its chain");
+}
+
+TEST(subject_unlike_any_in_the_chain_still_issues)
+{
+    char detail[256];
+    CHECK(fixture());
+    /* One attribute away from the CA's own subject. */
+    CHECK_RC(issue_subject(&fx.ca, "C=US,O=Test TNP,CN=Test Delegate CA 2", detail, sizeof detail),
+             STI_OK);
+    CHECK_STR(detail, "");
+}
+
 TEST(bad_issue_policy_is_refused_before_the_request_is_read)
 {
     X509 *x = NULL;
@@ -657,8 +720,8 @@ TEST(expired_ca_issues_nothing)
     struct csrspec cs = {.key = fx.af_key, .scope = "tn:12025550100"};
     char *pem = make_csr(&cs);
     CHECK(pem != NULL);
-    int rc1 = pki_ca_issue(&fx.ca, pem, strlen(pem), &default_policy, NA + 1, &x, NULL);
-    int rc2 = pki_ca_issue(&fx.ca, pem, strlen(pem), &default_policy, NB - 1, &x, NULL);
+    int rc1 = pki_ca_issue(&fx.ca, pem, strlen(pem), &default_policy, NA + 1, &x, NULL, NULL, 0);
+    int rc2 = pki_ca_issue(&fx.ca, pem, strlen(pem), &default_policy, NB - 1, &x, NULL, NULL, 0);
     free(pem);
     CHECK_RC(rc1, STI_EPKI_EXPIRED);
     CHECK_RC(rc2, STI_EPKI_NOTYET);
@@ -1154,6 +1217,9 @@ CHECK_MAIN(CASE(issues_request_inside_the_ca_scope),
            CASE(request_with_a_bad_signature_is_refused), CASE(request_for_a_p384_key_is_refused),
            CASE(garbage_and_truncated_requests_are_parse_errors),
            CASE(subject_without_organization_is_refused_unless_overridden),
+           CASE(subject_equal_to_the_ca_own_subject_is_refused_naming_the_clash),
+           CASE(subject_equal_to_the_root_subject_is_refused_naming_the_clash),
+           CASE(subject_unlike_any_in_the_chain_still_issues),
            CASE(bad_issue_policy_is_refused_before_the_request_is_read),
            CASE(issued_certificate_follows_the_shaken_profile),
            CASE(issued_tnauthlist_has_the_exact_der),
