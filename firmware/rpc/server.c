@@ -417,34 +417,65 @@ static void server_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, str
     }
 }
 
+/* The socket file appears at its path with its final mode and group, never
+ * earlier and never wider, and nothing is changed by path after bind:
+ *  - bind takes the file's mode from the umask alone (0777 & ~umask), so
+ *    the umask is set to give exactly cfg->mode. Nothing can fix the mode
+ *    later without a path: on Linux fchmod/fchown on a socket descriptor
+ *    succeed but change the socket's own inode, not the file (checked on
+ *    6.x), and a chmod/chown by path follows whatever the name points to
+ *    by then (a link to /etc/shadow, if others can write the folder).
+ *  - The group is set in a private folder made next to the path (mkdtemp,
+ *    0700, same file system): bound there, the file is reached by nobody
+ *    else, and fchownat on the folder's descriptor, without following
+ *    links, can only ever touch the file this process just made there.
+ *  - rename then puts the finished file at its path in one step, replacing
+ *    a stale socket.
+ * The umask is process-wide: it is changed for the bind alone. */
 static int server_bind(const struct rpc_server_cfg *cfg, int *out)
 {
     struct sockaddr_un sa;
     struct stat st;
-    int fd = -1, rc;
+    char dir[sizeof sa.sun_path];
+    int fd = -1, dfd = -1, rc, made_dir = 0, bound = 0;
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
     STI_CHECK(cfg->path && strlen(cfg->path) < sizeof sa.sun_path, STI_ECONFIG);
-    strcpy(sa.sun_path, cfg->path);
     /* Replace a stale socket, never any other kind of file. */
-    if (lstat(cfg->path, &st) == 0) {
+    if (lstat(cfg->path, &st) == 0)
         STI_CHECK(S_ISSOCK(st.st_mode), STI_ECONFIG);
-        unlink(cfg->path);
-    }
+    /* The private folder's name and "/s" must fit sun_path too. */
+    const char *slash = strrchr(cfg->path, '/');
+    int dlen = slash ? (int)(slash - cfg->path) + 1 : 0;
+    STI_CHECK(snprintf(dir, sizeof dir, "%.*s.stisign-XXXXXX", dlen, cfg->path) < (int)sizeof dir,
+              STI_ECONFIG);
+    STI_CHECK(mkdtemp(dir) != NULL, STI_EIO);
+    made_dir = 1;
+    STI_CHECK(snprintf(sa.sun_path, sizeof sa.sun_path, "%s/s", dir) < (int)sizeof sa.sun_path,
+              STI_ECONFIG);
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    STI_CHECK(dfd >= 0, STI_EIO);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     STI_CHECK(fd >= 0, STI_EIO);
-    /* Create the file with no access, then open it up to exactly mode. */
-    mode_t old = umask(0777);
+    mode_t old = umask(~cfg->mode & 0777);
     int b = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
     STI_CHECK(b == 0, STI_EIO);
+    bound = 1;
     if (cfg->gid != (gid_t)-1)
-        STI_CHECK(chown(cfg->path, (uid_t)-1, cfg->gid) == 0, STI_EIO);
-    STI_CHECK(chmod(cfg->path, cfg->mode) == 0, STI_EIO);
+        STI_CHECK(fchownat(dfd, "s", (uid_t)-1, cfg->gid, AT_SYMLINK_NOFOLLOW) == 0, STI_EIO);
+    STI_CHECK(renameat(dfd, "s", AT_FDCWD, cfg->path) == 0, STI_EIO);
+    bound = 0;
     *out = fd;
     fd = -1;
     rc = STI_OK;
 out:
+    if (bound)
+        unlinkat(dfd, "s", 0);
+    if (dfd >= 0)
+        close(dfd);
+    if (made_dir)
+        rmdir(dir);
     if (fd >= 0)
         close(fd);
     return rc;

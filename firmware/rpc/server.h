@@ -44,8 +44,12 @@ struct rpc_peer {
 
 struct rpc_server_cfg {
     const char *path; /* Unix socket path; an existing socket file is replaced */
-    mode_t mode;      /* e.g. 0660 */
+    mode_t mode;      /* e.g. 0660: the file has exactly this mode (whatever the umask) */
     gid_t gid;        /* group of the socket file, (gid_t)-1 to leave it */
+    /* The file appears at path with its mode and group already set (made
+     * in a private folder beside path, then renamed there): no client can
+     * connect through a wider or other mode first. path's folder must be
+     * writable, and path's folder + 18 characters must fit sun_path. */
     int listen_fd;    /* >= 0: an inherited listening socket (systemd), path unused */
     uint32_t max_conns;
     uint32_t max_pending;
