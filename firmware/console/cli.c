@@ -248,9 +248,28 @@ void cli_logout(struct cli *c, const char *why)
     c->mode = CM_OUT;
 }
 
+/* The passphrase prompt always comes, even during a delay or a lockout:
+ * refused at the word "login", the passphrase the operator types next would
+ * land at the command prompt, echoed. The delay is enforced when the
+ * passphrase arrives (login_line), which is also when it would count. */
 void cli_login_begin(struct cli *c)
 {
+    c->mode = CM_LOGIN;
+}
+
+/* A passphrase line. Whatever happens the console stays at the hidden
+ * prompt, until a login succeeds or the operator leaves with an empty line
+ * (or ^C): an operator who types the passphrase again after a failure, a
+ * delay or a lockout, without reading the message first, never sees it on
+ * the screen. */
+static void login_line(struct cli *c, const char *pass, size_t n)
+{
+    char rec[600];
     uint64_t now = cli_now(c);
+    if (n == 0) {
+        c->mode = CM_OUT;
+        return;
+    }
     if (now < c->locked_until_ms) {
         cli_printf(c, "%% Locked out after %u failed logins: try again in %llu s (%s)\n",
                    CLI_MAX_FAILS, (unsigned long long)((c->locked_until_ms - now + 999) / 1000),
@@ -267,12 +286,6 @@ void cli_login_begin(struct cli *c)
                    sti_errname(STI_EAUTH));
         return;
     }
-    c->mode = CM_LOGIN;
-}
-
-static void login_line(struct cli *c, const char *pass, size_t n)
-{
-    char rec[600];
     int rc = c->ops.admin_get(c->ops.arg, rec, sizeof rec);
     if (rc == STI_OK)
         rc = cli_pass_verify(rec, pass, n);
@@ -286,13 +299,13 @@ static void login_line(struct cli *c, const char *pass, size_t n)
         cli_puts(c, "Logged in. Type help for the commands.\n");
         return;
     }
-    uint64_t now = cli_now(c);
-    c->mode = CM_OUT;
     c->fails++;
     if (c->fails >= CLI_MAX_FAILS) {
         c->locked_until_ms = now + CLI_LOCKOUT_MS;
         c->ops.audit(c->ops.arg, "console", "login", "failed; locked out");
-        cli_printf(c, "%% Login failed (%s). %u failures: locked out for %u s (%s)\n",
+        cli_printf(c,
+                   "%% Login failed (%s). %u failures: locked out for %u s (%s); an empty "
+                   "line leaves\n",
                    sti_errname(STI_EAUTH), c->fails, CLI_LOCKOUT_MS / 1000,
                    sti_errname(STI_ELOCKED));
         return;
@@ -300,8 +313,8 @@ static void login_line(struct cli *c, const char *pass, size_t n)
     unsigned delay = 1000u << (c->fails - 1);
     c->next_try_ms = now + delay;
     c->ops.audit(c->ops.arg, "console", "login", "failed");
-    cli_printf(c, "%% Login failed (%s). Next attempt in %u s\n", sti_errname(STI_EAUTH),
-               delay / 1000);
+    cli_printf(c, "%% Login failed (%s). Next attempt in %u s; an empty line leaves\n",
+               sti_errname(STI_EAUTH), delay / 1000);
 }
 
 /* First boot: the passphrase, twice. */
@@ -399,9 +412,10 @@ static void line_done(struct cli *c)
             break;
         case CM_SECRETS:
             if (n > CLI_SECRET_MAX) {
-                cli_printf(c, "%% Too long (at most %d characters): cancelled\n", CLI_SECRET_MAX);
-                cli_clear_pending(c);
-                c->mode = CM_EXEC;
+                /* Asked again, hidden: cancelled here, the command prompt
+                 * would show the next secret the operator types ahead. */
+                cli_printf(c, "%% Too long (at most %d characters): type it again\n",
+                           CLI_SECRET_MAX);
                 break;
             }
             memcpy(c->sec[c->nsec], c->line, n);
@@ -554,10 +568,15 @@ void cli_tick(struct cli *c)
         return;
     if (cli_now(c) - c->last_input_ms < idle)
         return;
+    int hidden = mode_hidden(c);
     cli_wipe(c->line, sizeof c->line);
     c->len = 0;
     cli_logout(c, "idle timeout");
     cli_printf(c, "\n%% Idle for %llu s: logged out\n", (unsigned long long)(idle / 1000));
+    /* Left at a PIN prompt, the operator may come back and type the PIN
+     * without reading this: what comes next stays hidden, as a login. */
+    if (hidden)
+        c->mode = CM_LOGIN;
     cli_prompt(c);
 }
 

@@ -14,8 +14,11 @@
  * valid only during the call: an op that works later copies them; secrets
  * (PINs) are wiped by the console right after the call returns and must be
  * wiped by the op after use. The console never logs or echoes a passphrase
- * or PIN; it audits logins and passphrase changes through ops->audit, the
- * ops audit what they do.
+ * or PIN, not even one typed before the operator saw a refusal: once it asks
+ * for the login passphrase it reads hidden until a login succeeds or the
+ * operator leaves (empty line, ^C), and an idle logout at a hidden prompt
+ * leads to that prompt. It audits logins and passphrase changes through
+ * ops->audit, the ops audit what they do.
  */
 #ifndef STI_CLI_H
 #define STI_CLI_H

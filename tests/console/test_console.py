@@ -51,16 +51,20 @@ def empty_token_to_first_signature(env):
     con = env.start()
     pid = env.daemon.pid
     first_boot(con)
-    # a wrong passphrase first: refused, then a delay before the next try
+    # a wrong passphrase first: refused, asked again (hidden), and a delay
+    # before the next try: the right one typed at once is not even checked
     con.line("login")
     con.expect("Passphrase: ")
     con.line("not the passphrase")
     con.expect("Login failed (STI_EAUTH). Next attempt in 1 s")
-    con.expect("stisign> ")
-    out = con.cmd("login", "stisign> ")
+    con.expect("Passphrase: ")
+    con.line(PASS)
+    out = con.expect("Passphrase: ")
     check("Login delayed after a failure" in out, "backoff: " + out)
     time.sleep(1.1)
-    login(con)
+    con.line(PASS)
+    con.expect("Logged in")
+    con.expect("stisign# ")
     con.cmd("terminal length 0")
     out = con.cmd("sh st")  # abbreviations
     check("HSM workers:  none" in out, "unprovisioned status: " + out)
@@ -167,26 +171,42 @@ def empty_token_to_first_signature(env):
     out = con.cmd("show status", "stisign> ")
     check("Not logged in" in out, out)
     check(env.daemon.pid == pid and env.daemon.poll() is None, "same daemon process throughout")
+    for secret in (PASS, "not the passphrase", SO_PIN, USER_PIN):
+        check(secret.encode() not in con.seen, "never on the console: " + secret)
 
 
 def failed_logins_back_off_then_lock_out(env):
+    """Every passphrase typed after a failure, during a delay or during the
+    lockout stays hidden: the console keeps asking until a login succeeds
+    or the operator leaves with an empty line."""
     con = env.start()
     first_boot(con)
+    con.line("login")
+    con.expect("Passphrase: ")
     for i in range(5):
-        con.line("login")
-        con.expect("Passphrase: ")
         con.line("wrong passphrase %d" % i)
-        out = con.expect("stisign> ")
+        out = con.expect("Passphrase: ")
         if i < 4:
             check("Next attempt in %d s" % (1 << i) in out, out)
-            out = con.cmd("login", "stisign> ")
+            con.line(PASS)  # typed again at once: refused unchecked, not shown
+            out = con.expect("Passphrase: ")
             check("Login delayed" in out, "backoff enforced: " + out)
             time.sleep((1 << i) + 0.1)
         else:
             check("locked out for 300 s (STI_ELOCKED)" in out, out)
-    out = con.cmd("login", "stisign> ")
+    con.line(PASS)
+    out = con.expect("Passphrase: ")
+    check("Locked out after 5 failed logins" in out, out)
+    con.line("")  # an empty line leaves the prompt
+    con.expect("stisign> ")
+    con.line("login")
+    con.expect("Passphrase: ")
+    con.line(PASS)
+    out = con.expect("Passphrase: ")
     check("Locked out after 5 failed logins" in out, out)
     check(env.health().returncode in (0, 1), "RPC answers during a lockout")
+    check(PASS.encode() not in con.seen and b"wrong passphrase" not in con.seen,
+          "no passphrase was ever echoed")
 
 
 if __name__ == "__main__":

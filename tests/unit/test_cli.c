@@ -233,33 +233,141 @@ TEST(pass_records_verify_only_the_right_passphrase)
 TEST(failed_logins_back_off_doubling_then_lock_out_for_five_minutes)
 {
     struct cli *c = mk(1);
+    in(c, "login\r");
     for (unsigned i = 0; i < 4; i++) {
         clear();
-        in(c, "login\rwrong passphrase\r");
+        in(c, "wrong passphrase\r");
         char want[64];
         snprintf(want, sizeof want, "Next attempt in %u s", 1u << i);
         CHECK(strstr(F.out, want));
+        CHECK(strstr(F.out, "Passphrase: ")); /* asked again, hidden */
+        /* The right one during the delay is refused without being checked
+         * and does not count as a failure. */
         clear();
-        in(c, "login\r");
+        in(c, "0123456789abc\r");
         CHECK(strstr(F.out, "Login delayed"));
         F.now += (1000u << i) - 1;
         clear();
-        in(c, "login\r");
+        in(c, "0123456789abc\r");
         CHECK(strstr(F.out, "Login delayed"));
+        CHECK(!cli_logged_in(c));
         F.now += 1;
     }
     clear();
-    in(c, "login\rwrong passphrase\r");
+    in(c, "wrong passphrase\r");
     CHECK(strstr(F.out, "locked out for 300 s (STI_ELOCKED)"));
     F.now += 299 * 1000;
     clear();
-    in(c, "login\r0123456789abc\r");
+    in(c, "0123456789abc\r");
     CHECK(strstr(F.out, "Locked out"));
     CHECK(!cli_logged_in(c));
     F.now += 1000;
-    in(c, "login\r0123456789abc\r");
+    in(c, "0123456789abc\r");
     CHECK(cli_logged_in(c));
     CHECK(strstr(F.audit, "locked out"));
+    cli_free(c);
+}
+
+TEST(empty_line_or_ctrl_c_leaves_the_passphrase_prompt)
+{
+    struct cli *c = mk(1);
+    in(c, "login\rwrong passphrase\r");
+    clear();
+    in(c, "\r");
+    CHECK(strstr(F.out, "stisign> "));
+    clear();
+    in(c, "show status\r"); /* a command again, not a passphrase */
+    CHECK(strstr(F.out, "Not logged in"));
+    in(c, "login\rsecr\x03");
+    CHECK(strstr(F.out, "secr") == NULL);
+    clear();
+    in(c, "help\r");
+    CHECK(strstr(F.out, "Log in for the other commands"));
+    /* Leaving is not a failed login: one failure in the audit. */
+    const char *first = strstr(F.audit, "login failed");
+    CHECK(first && !strstr(first + 1, "login failed"));
+    cli_free(c);
+}
+
+/* ---- no byte of a secret is ever written to the console ---- */
+
+#define SECRET "0123456789abc" /* the admin passphrase mk(1) sets */
+
+TEST(passphrase_typed_after_a_delayed_login_is_never_echoed)
+{
+    struct cli *c = mk(1);
+    in(c, "login\rwrong passphrase\r");
+    /* Typed ahead while the console says "delayed": still hidden. */
+    in(c, SECRET "\r");
+    in(c, "\rlogin\r" SECRET "\r");
+    CHECK(strstr(F.out, SECRET) == NULL);
+    CHECK(strstr(F.out, "Unknown command") == NULL);
+    CHECK(strstr(F.out, "Login delayed"));
+    CHECK(!cli_logged_in(c));
+    cli_free(c);
+}
+
+TEST(passphrase_typed_after_a_repeated_login_is_never_echoed)
+{
+    struct cli *c = mk(1);
+    /* "login" twice (the first prompt seemed slow): the second is taken as
+     * a passphrase and fails; the real one that follows stays hidden. */
+    in(c, "login\rlogin\r");
+    F.now += 1000;
+    in(c, SECRET "\r");
+    CHECK(strstr(F.out, SECRET) == NULL);
+    CHECK(strstr(F.out, "Login failed"));
+    CHECK(cli_logged_in(c));
+    cli_free(c);
+}
+
+TEST(passphrase_typed_during_a_lockout_is_never_echoed)
+{
+    struct cli *c = mk(1);
+    in(c, "login\r");
+    for (unsigned i = 0; i < CLI_MAX_FAILS; i++) {
+        in(c, "wrong passphrase\r");
+        F.now += 1000u << i;
+    }
+    in(c, SECRET "\r");
+    in(c, "\rlogin\r" SECRET "\r");
+    /* A wrong passphrase is a secret too (often a typo of the right one). */
+    CHECK(strstr(F.out, SECRET) == NULL && strstr(F.out, "wrong passphrase") == NULL);
+    CHECK(strstr(F.out, "locked out for 300 s"));
+    CHECK(strstr(F.out, "Locked out after 5 failed logins"));
+    CHECK(!cli_logged_in(c));
+    cli_free(c);
+}
+
+TEST(pin_typed_after_an_idle_logout_at_its_prompt_is_never_echoed)
+{
+    struct cli *c = logged_in();
+    in(c, "token pin\r47");
+    F.now += CLI_IDLE_MS_DEFAULT;
+    cli_tick(c);
+    /* The operator comes back and finishes the PIN, then types it again. */
+    in(c, "11-pin\r4711-pin\r");
+    CHECK(strstr(F.out, "4711") == NULL && strstr(F.out, "11-pin") == NULL);
+    CHECK(!cli_logged_in(c));
+    CHECK(strstr(F.out, "Idle for 600 s: logged out\r\nPassphrase: "));
+    CHECK_STR(F.last_op, "");
+    cli_free(c);
+}
+
+TEST(secret_over_the_cap_is_asked_again_hidden)
+{
+    struct cli *c = logged_in();
+    char line[CLI_SECRET_MAX + 3];
+    memset(line, 'p', CLI_SECRET_MAX + 1);
+    line[CLI_SECRET_MAX + 1] = '\r';
+    line[CLI_SECRET_MAX + 2] = '\0';
+    in(c, "token pin\r");
+    in(c, line);
+    in(c, "4711-pin\r4711-pin\r");
+    CHECK(strstr(F.out, "4711") == NULL && strstr(F.out, "ppp") == NULL);
+    CHECK(strstr(F.out, "Too long (at most 128 characters): type it again\r\nUser PIN: "));
+    CHECK_STR(F.last_op, "token_pin");
+    CHECK_STR(F.arg1, "4711-pin");
     cli_free(c);
 }
 
@@ -547,6 +655,7 @@ TEST(input_during_an_op_is_dropped_until_it_completes)
     CHECK(cli_busy(c));
     in(c, "token attach nope\r");
     CHECK_STR(F.last_op, "keygen");
+    CHECK(strstr(F.out, "nope") == NULL); /* dropped unseen, e.g. a PIN typed again */
     F.done.fn(F.done.ctx, STI_EHSM_KEYGEN, "it broke\n", 9);
     CHECK(!cli_busy(c));
     CHECK(strstr(F.out, "it broke\r\n% key generation failed (STI_EHSM_KEYGEN)"));
@@ -587,8 +696,14 @@ TEST(passphrase_change_checks_the_current_one)
 CHECK_MAIN(CASE(first_boot_asks_the_passphrase_twice_and_hides_it),
            CASE(pass_records_verify_only_the_right_passphrase),
            CASE(failed_logins_back_off_doubling_then_lock_out_for_five_minutes),
-           CASE(idle_session_logs_out), CASE(backspace_and_del_edit_the_line),
-           CASE(crlf_lf_and_cr_each_end_one_line), CASE(over_long_line_is_refused_with_one_error),
+           CASE(empty_line_or_ctrl_c_leaves_the_passphrase_prompt),
+           CASE(passphrase_typed_after_a_delayed_login_is_never_echoed),
+           CASE(passphrase_typed_after_a_repeated_login_is_never_echoed),
+           CASE(passphrase_typed_during_a_lockout_is_never_echoed),
+           CASE(pin_typed_after_an_idle_logout_at_its_prompt_is_never_echoed),
+           CASE(secret_over_the_cap_is_asked_again_hidden), CASE(idle_session_logs_out),
+           CASE(backspace_and_del_edit_the_line), CASE(crlf_lf_and_cr_each_end_one_line),
+           CASE(over_long_line_is_refused_with_one_error),
            CASE(binary_garbage_gives_one_error_per_line), CASE(escape_sequences_are_swallowed),
            CASE(ctrl_c_cancels_and_ctrl_u_kills_the_line),
            CASE(unique_prefixes_resolve_and_ambiguity_is_named),
