@@ -84,7 +84,7 @@ static const struct cfg_key cred_keys[] = {
 };
 #undef CK
 
-/* uid and gid of a peer section are resolved by cfg_id_parse. */
+/* uid/user and gid/group of a peer section are resolved by cfg_id_parse. */
 static const struct cfg_key peer_keys[] = {
     {"scope", CT_STR, offsetof(struct cfg_peer, scope), sizeof(((struct cfg_peer *)0)->scope), 0,
      0},
@@ -320,14 +320,16 @@ static int cfg_parse(const char *path, struct cfg *c, int restricted, char *err,
         }
         *eq = '\0';
         char *key = cfg_trim(s), *val = cfg_trim(eq + 1);
-        if (peer && (strcmp(key, "uid") == 0 || strcmp(key, "gid") == 0)) {
+        int is_uid = strcmp(key, "uid") == 0 || strcmp(key, "user") == 0;
+        int is_gid = strcmp(key, "gid") == 0 || strcmp(key, "group") == 0;
+        if (peer && (is_uid || is_gid)) {
             long id;
-            if (cfg_id_parse(val, key[0] == 'g', &id) != 0) {
+            if (cfg_id_parse(val, is_gid, &id) != 0) {
                 cfg_err(err, errlen, path, lineno, "%s: no such %s", key,
-                        key[0] == 'g' ? "group" : "user");
+                        is_gid ? "group" : "user");
                 goto out;
             }
-            if (key[0] == 'g')
+            if (is_gid)
                 peer->gid = id;
             else
                 peer->uid = id;

@@ -10,10 +10,20 @@
  *   workers     = 2
  *   worker_mode = process                        (process | thread)
  *   allow_uid   = asterisk 1001                 (SO_PEERCRED allow-lists; empty = any)
- *   allow_gid   = pbx
+ *   allow_gid   = pbx                           (members, see below)
  *   [peer tenant-a]                              (optional per-peer TN scope)
- *   uid   = 1001                                 (or gid = ...)
+ *   uid   = 1001                                 (or user =; or gid = / group =)
  *   scope = range:12025550100/50
+ *
+ * Access is keyed by what the client cannot choose: its uid (SO_PEERCRED)
+ * and its groups as the user database has them for that uid (the passwd
+ * entry's group and every group listing the user: getpwuid_r +
+ * getgrouplist, read once per connection), never the gid the client runs
+ * with, which it picks (newgrp). A gid in allow_gid or a [peer] gid/group
+ * admits every member. A client matched by several [peer] sections (its
+ * uid, any of its groups) signs only numbers inside every one of their
+ * scopes: the narrowest applies, so being in one more group never widens
+ * what it may sign. A client in no [peer] section is not limited by any.
  *   [credential acme]
  *   key   = acme-af                              (key label or pkcs11: URI)
  *   chain = /etc/stisign/acme-chain.pem          (leaf first)
@@ -80,8 +90,8 @@ struct cfg_cred {
  * for: one appliance, several tenants, none signing for another. */
 struct cfg_peer {
     char name[CFG_NAME_MAX + 1];
-    long uid; /* -1 when matched by gid */
-    long gid; /* -1 when matched by uid */
+    long uid; /* uid = / user =; -1 when matched by group */
+    long gid; /* gid = / group = (its members); -1 when matched by uid */
     char scope[2048];
     int line;
 };
@@ -137,7 +147,7 @@ struct cfg {
     unsigned iat_past_s;   /* oldest caller iat accepted, seconds before now */
     unsigned iat_future_s; /* newest caller iat accepted, seconds after now */
     char allow_uid[256];   /* space-separated uids or user names; empty = any */
-    char allow_gid[256];   /* space-separated gids or group names */
+    char allow_gid[256];   /* space-separated gids or group names: their members */
     struct cfg_cred cred[CFG_MAX_CREDS];
     unsigned ncred;
     struct cfg_peer peer[CFG_MAX_PEERS];

@@ -1,6 +1,9 @@
 /* service.c — sign, health and list-credentials on the RPC. */
 #include "service.h"
 
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +30,24 @@ struct svc_job {
     char claims[PP_CLAIMS_B64_MAX]; /* b64u(claims JSON) */
 };
 
+/* What the service knows of one client (its connection's udata): who it
+ * is by what it cannot choose, and what the policy makes of it. */
+struct svc_conn {
+    uid_t uid;
+    int uid_known;    /* SO_PEERCRED answered */
+    int groups_known; /* looked up in the user database */
+    gid_t *groups;
+    int ngroups;
+    uint32_t match; /* bit i: pol.peer[i] applies to this client */
+    int allowed;
+};
+
+_Static_assert(SVC_MAX_PEERS <= 32, "svc_conn.match has a bit per peer entry");
+
 struct svc {
     struct cred_table *creds;
     struct svc_policy pol;
+    int pol_groups; /* the policy names a group: connections need theirs */
     struct verifier *vfy;
     struct pool *pool;
     struct rpc_server *srv;
@@ -70,6 +88,21 @@ void svc_set_fault(struct svc *s, int code, const char *reason)
     snprintf(s->fault_reason, sizeof s->fault_reason, "%s", code && reason ? reason : "");
 }
 
+static void svc_policy_free(struct svc_policy *p)
+{
+    for (size_t i = 0; i < p->npeer; i++)
+        scope_free(&p->peer[i].scope);
+    p->npeer = 0;
+}
+
+static void svc_set_policy(struct svc *s, const struct svc_policy *pol)
+{
+    s->pol = *pol;
+    s->pol_groups = pol->ngid > 0;
+    for (size_t i = 0; i < pol->npeer; i++)
+        s->pol_groups |= pol->peer[i].gid >= 0;
+}
+
 int svc_new(struct cred_table *creds, const struct svc_policy *pol, uint32_t max_jobs,
             struct svc **out)
 {
@@ -77,7 +110,7 @@ int svc_new(struct cred_table *creds, const struct svc_policy *pol, uint32_t max
     if (!s)
         return STI_ENOMEM;
     s->creds = creds;
-    s->pol = *pol;
+    svc_set_policy(s, pol);
     s->max_jobs = max_jobs;
     s->jobs = calloc(max_jobs, sizeof *s->jobs);
     s->free_jobs = calloc(max_jobs, sizeof *s->free_jobs);
@@ -98,8 +131,7 @@ void svc_free(struct svc *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->pol.npeer; i++)
-        scope_free(&s->pol.peer[i].scope);
+    svc_policy_free(&s->pol);
     free(s->jobs);
     free(s->free_jobs);
     free(s);
@@ -149,10 +181,20 @@ static void svc_reply_error(struct rpc_conn *c, uint8_t op, uint32_t id, int cod
         rpc_conn_send(c, frame, w.off);
 }
 
+/* 1 when every peer entry that applies to the client covers tn: the
+ * narrowest applies (none applies: no peer limit). */
+static int svc_peer_covers(const struct svc *s, uint32_t match, const char *tn)
+{
+    for (; match; match &= match - 1)
+        if (!scope_covers_tn(&s->pol.peer[__builtin_ctz(match)].scope, tn))
+            return 0;
+    return 1;
+}
+
 /* Everything a sign request needs before the HSM: decode, normalise,
  * choose the credential, build and hash the signing input. */
-static int svc_sign_prepare(struct svc *s, const struct svc_peer *peer, const uint8_t *body,
-                            size_t n, struct svc_job *job, uint8_t digest[32])
+static int svc_sign_prepare(struct svc *s, uint32_t match, const uint8_t *body, size_t n,
+                            struct svc_job *job, uint8_t digest[32])
 {
     struct wire_sign_req req;
     struct pp_claims cl;
@@ -181,7 +223,7 @@ static int svc_sign_prepare(struct svc *s, const struct svc_peer *peer, const ui
     cl.iat = req.has_iat ? (int64_t)req.iat : (int64_t)now;
     /* Checks the claims (exact codes) while encoding them. */
     STI_TRY(pp_claims_b64(&cl, job->claims, sizeof job->claims, &job->claims_len));
-    STI_CHECK(!peer || scope_covers_tn(&peer->scope, cl.orig), STI_ESCOPE_PEER);
+    STI_CHECK(svc_peer_covers(s, match, cl.orig), STI_ESCOPE_PEER);
     STI_TRY(cred_select(s->creds, cl.orig, now, &job->cred));
     pp_cred_digest(&job->cred->pp, job->claims, job->claims_len, digest);
     job->iat = cl.iat;
@@ -190,8 +232,8 @@ out:
     return rc;
 }
 
-static void svc_sign(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h,
-                     const uint8_t *body, size_t n)
+static void svc_sign(struct svc *s, struct rpc_conn *c, const struct svc_conn *sc,
+                     const struct wire_hdr *h, const uint8_t *body, size_t n)
 {
     uint8_t digest[32];
     if (s->fault) {
@@ -206,7 +248,7 @@ static void svc_sign(struct svc *s, struct rpc_conn *c, const struct wire_hdr *h
     }
     uint32_t tag = s->free_jobs[s->nfree - 1];
     struct svc_job *job = &s->jobs[tag];
-    int rc = svc_sign_prepare(s, rpc_conn_udata(c), body, n, job, digest);
+    int rc = svc_sign_prepare(s, sc->match, body, n, job, digest);
     if (rc == STI_OK)
         rc = s->pool ? pool_submit(s->pool, tag, job->cred->key_idx, digest)
                      : STI_EHSM_UNAVAILABLE;
@@ -491,13 +533,111 @@ void svc_on_verified(void *arg, struct rpc_conn_ref ref, uint32_t id,
     rpc_conn_release(c);
 }
 
+static int svc_id_in(long id, const long *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* The groups the user database gives uid: the group of its passwd entry
+ * and every group that lists the user. No entry: no groups. These are
+ * blocking NSS calls on the loop, once per connection (the appliance's
+ * database is local files). */
+static int svc_user_groups(uid_t uid, gid_t **out, int *n)
+{
+    struct passwd pw, *res = NULL;
+    char *buf = NULL, *nb;
+    gid_t *g = NULL, *ng;
+    size_t cap = 1024;
+    int rc, e, want, have = 32;
+    *out = NULL;
+    *n = 0;
+    for (;;) {
+        STI_CHECK((nb = realloc(buf, cap)) != NULL, STI_ENOMEM);
+        buf = nb;
+        e = getpwuid_r(uid, &pw, buf, cap, &res);
+        if (e != ERANGE || cap >= (1u << 20))
+            break;
+        cap *= 2;
+    }
+    if (e == ENOENT || e == ESRCH) { /* some NSS modules say "no such user" so */
+        e = 0;
+        res = NULL;
+    }
+    STI_CHECK(e == 0, STI_EIO);
+    if (res == NULL) { /* not in the database: in no group */
+        rc = STI_OK;
+        goto out;
+    }
+    for (;;) {
+        STI_CHECK((ng = realloc(g, (size_t)have * sizeof *g)) != NULL, STI_ENOMEM);
+        g = ng;
+        want = have;
+        if (getgrouplist(pw.pw_name, pw.pw_gid, g, &want) >= 0)
+            break;
+        /* Too small: want says how many there are. */
+        STI_CHECK(want > have && want <= 65537, STI_EIO);
+        have = want;
+    }
+    *out = g;
+    *n = want;
+    g = NULL;
+    rc = STI_OK;
+out:
+    free(g);
+    free(buf);
+    return rc;
+}
+
+static int svc_member(const struct svc_conn *sc, long gid)
+{
+    for (int i = 0; i < sc->ngroups; i++)
+        if ((long)sc->groups[i] == gid)
+            return 1;
+    return 0;
+}
+
+/* Judges a client by the policy in force: allowed, and which peer entries
+ * apply. A lookup that fails refuses the client: fewer known groups would
+ * mean fewer limits. */
+static void svc_conn_resolve(struct svc *s, struct svc_conn *sc)
+{
+    const struct svc_policy *p = &s->pol;
+    int rc;
+    sc->match = 0;
+    sc->allowed = 0;
+    if (!sc->uid_known) { /* nothing to match it by */
+        sc->allowed = !p->nuid && !p->ngid && !p->npeer;
+        return;
+    }
+    if (s->pol_groups && !sc->groups_known) {
+        if ((rc = svc_user_groups(sc->uid, &sc->groups, &sc->ngroups)) != STI_OK) {
+            log_error("peer uid %ld: its groups could not be read from the user database (%s): "
+                      "refused",
+                      (long)sc->uid, sti_strerror(rc));
+            return;
+        }
+        sc->groups_known = 1;
+    }
+    sc->allowed = (!p->nuid && !p->ngid) || svc_id_in((long)sc->uid, p->allow_uid, p->nuid);
+    for (size_t i = 0; !sc->allowed && i < p->ngid; i++)
+        sc->allowed = svc_member(sc, p->allow_gid[i]);
+    for (size_t i = 0; i < p->npeer; i++)
+        if ((p->peer[i].uid >= 0 && p->peer[i].uid == (long)sc->uid) ||
+            (p->peer[i].gid >= 0 && svc_member(sc, p->peer[i].gid)))
+            sc->match |= 1u << i;
+}
+
 static void svc_on_frame(void *arg, struct rpc_conn *c, const struct wire_hdr *h,
                          const uint8_t *body, size_t n)
 {
     struct svc *s = arg;
+    struct svc_conn *sc = rpc_conn_udata(c);
     switch (h->op) {
     case WIRE_OP_SIGN:
-        svc_sign(s, c, h, body, n);
+        svc_sign(s, c, sc, h, body, n);
         break;
     case WIRE_OP_HEALTH:
         svc_health(s, c, h, body, n);
@@ -513,35 +653,39 @@ static void svc_on_frame(void *arg, struct rpc_conn *c, const struct wire_hdr *h
     }
 }
 
-static int svc_id_in(long id, const long *ids, size_t n)
+static void svc_conn_free(struct svc_conn *sc)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] == id)
-            return 1;
-    return 0;
+    if (sc)
+        free(sc->groups);
+    free(sc);
 }
 
-/* SO_PEERCRED check of a new client, then its per-peer scope, if any. */
+/* SO_PEERCRED check of a new client by its uid and its groups in the user
+ * database, and the peer entries that apply to it. */
 static int svc_on_accept(void *arg, struct rpc_conn *c, const struct rpc_peer *peer)
 {
     struct svc *s = arg;
-    const struct svc_policy *p = &s->pol;
-    if ((p->nuid || p->ngid) && !svc_id_in((long)peer->uid, p->allow_uid, p->nuid) &&
-        !svc_id_in((long)peer->gid, p->allow_gid, p->ngid)) {
-        log_warn("refused peer pid %ld uid %ld gid %ld: not in allow_uid/allow_gid",
+    struct svc_conn *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        return STI_ENOMEM;
+    sc->uid = peer->uid;
+    sc->uid_known = peer->uid != (uid_t)-1;
+    svc_conn_resolve(s, sc);
+    if (!sc->allowed) {
+        log_warn("refused peer pid %ld uid %ld (runs as gid %ld): not in allow_uid/allow_gid "
+                 "(groups as the user database has them)",
                  (long)peer->pid, (long)peer->uid, (long)peer->gid);
+        svc_conn_free(sc);
         return STI_EDENIED;
     }
-    /* A uid match is more specific than a gid match. */
-    const struct svc_peer *match = NULL;
-    for (size_t i = 0; i < p->npeer && !match; i++)
-        if (p->peer[i].uid >= 0 && p->peer[i].uid == (long)peer->uid)
-            match = &p->peer[i];
-    for (size_t i = 0; i < p->npeer && !match; i++)
-        if (p->peer[i].gid >= 0 && p->peer[i].gid == (long)peer->gid)
-            match = &p->peer[i];
-    rpc_conn_set_udata(c, (void *)match);
+    rpc_conn_set_udata(c, sc);
     return STI_OK;
+}
+
+static void svc_on_close(void *arg, struct rpc_conn *c)
+{
+    (void)arg;
+    svc_conn_free(rpc_conn_udata(c));
 }
 
 void svc_handler(struct svc *s, struct rpc_handler *h)
@@ -549,5 +693,6 @@ void svc_handler(struct svc *s, struct rpc_handler *h)
     memset(h, 0, sizeof *h);
     h->on_frame = svc_on_frame;
     h->on_accept = svc_on_accept;
+    h->on_close = svc_on_close;
     h->arg = s;
 }

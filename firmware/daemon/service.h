@@ -24,15 +24,22 @@ struct svc;
 #define SVC_MAX_IDS 32
 #define SVC_MAX_PEERS 32
 
-/* A local client known by SO_PEERCRED and the numbers it may sign for. */
+/* A local client known by SO_PEERCRED and the numbers it may sign for.
+ * uid: that uid. gid: every member of the group in the user database (the
+ * group of its passwd entry, or listed as a member), never the gid the
+ * peer runs with: that one the peer chooses (newgrp, setgid). */
 struct svc_peer {
     char name[64];
     long uid, gid; /* one of them is -1 */
     struct scope scope;
 };
 
-/* Who may connect and what callers may ask for. Owned by the svc after
- * svc_new (scopes freed by svc_free). */
+/* Who may connect and what callers may ask for; gids in either list mean
+ * group membership as for svc_peer. A client matched by several peer
+ * entries (its uid, any of its groups) may sign only numbers inside every
+ * one of their scopes: the narrowest applies, and no membership widens
+ * what another entry allows. Owned by the svc after svc_new (scopes freed
+ * by svc_free). */
 struct svc_policy {
     long allow_uid[SVC_MAX_IDS], allow_gid[SVC_MAX_IDS];
     size_t nuid, ngid; /* both 0: anyone who can open the socket file */

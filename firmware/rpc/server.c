@@ -42,6 +42,7 @@ struct rpc_conn {
     uint8_t in_process;    /* inside conn_frames: not freed meanwhile */
     uint8_t dirty;         /* on the flush list */
     uint8_t write_blocked; /* waiting for wev */
+    uint8_t accepted;      /* on_accept let it in: on_close is owed */
     struct rpc_peer peer;
     void *udata;
 };
@@ -102,6 +103,8 @@ static void dirty_unlink(struct rpc_conn *c)
 static void conn_free(struct rpc_conn *c)
 {
     struct rpc_server *s = c->srv;
+    if (c->accepted && s->h.on_close)
+        s->h.on_close(s->h.arg, c);
     dirty_unlink(c);
     s->slots[c->idx] = NULL;
     s->gens[c->idx]++;
@@ -409,12 +412,12 @@ static void server_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, str
     }
     event_add(c->rev, NULL);
 
-    if (s->h.on_accept) {
-        if (s->h.on_accept(s->h.arg, c, &c->peer) != STI_OK) {
-            s->st.refused++;
-            conn_fail(c, NULL, STI_EDENIED);
-        }
+    if (s->h.on_accept && s->h.on_accept(s->h.arg, c, &c->peer) != STI_OK) {
+        s->st.refused++;
+        conn_fail(c, NULL, STI_EDENIED);
+        return;
     }
+    c->accepted = 1;
 }
 
 /* The socket file appears at its path with its final mode and group, never

@@ -39,7 +39,8 @@ struct rpc_conn_ref {
 struct rpc_peer {
     pid_t pid;
     uid_t uid;
-    gid_t gid;
+    gid_t gid; /* the gid the peer runs with: it chooses it (newgrp), so it
+                * is for logs, never for access decisions */
 };
 
 struct rpc_server_cfg {
@@ -67,6 +68,9 @@ struct rpc_handler {
      * an STI_EDENIED error frame, then closes). */
     int (*on_accept)(void *arg, struct rpc_conn *c, const struct rpc_peer *peer);
     void *arg;
+    /* Optional: c is about to be freed; release what the handler attached
+     * (udata). Called for every connection on_accept let in. */
+    void (*on_close)(void *arg, struct rpc_conn *c);
 };
 
 void rpc_server_cfg_defaults(struct rpc_server_cfg *cfg);

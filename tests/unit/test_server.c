@@ -27,7 +27,7 @@ static void on_frame(void *arg, struct rpc_conn *c, const struct wire_hdr *h, co
     (void)n;
 }
 
-static const struct rpc_handler handler = {on_frame, NULL, NULL};
+static const struct rpc_handler handler = {.on_frame = on_frame};
 
 /* A fresh folder for the socket, under the build's tmp. */
 static int fresh_dir(void)
