@@ -24,6 +24,8 @@
  * uid, any of its groups) signs only numbers inside every one of their
  * scopes: the narrowest applies, so being in one more group never widens
  * what it may sign. A client in no [peer] section is not limited by any.
+ * SIGHUP applies [peer] sections, allow_uid, allow_gid and the iat window
+ * to every connection, open ones included, from its next request on.
  *   [credential acme]
  *   key   = acme-af                              (key label or pkcs11: URI)
  *   chain = /etc/stisign/acme-chain.pem          (leaf first)

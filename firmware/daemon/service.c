@@ -31,13 +31,15 @@ struct svc_job {
 };
 
 /* What the service knows of one client (its connection's udata): who it
- * is by what it cannot choose, and what the policy makes of it. */
+ * is by what it cannot choose, and what policy generation gen makes of it.
+ * No pointer into a policy: a reload only bumps the generation. */
 struct svc_conn {
     uid_t uid;
     int uid_known;    /* SO_PEERCRED answered */
     int groups_known; /* looked up in the user database */
     gid_t *groups;
     int ngroups;
+    uint32_t gen;
     uint32_t match; /* bit i: pol.peer[i] applies to this client */
     int allowed;
 };
@@ -47,7 +49,8 @@ _Static_assert(SVC_MAX_PEERS <= 32, "svc_conn.match has a bit per peer entry");
 struct svc {
     struct cred_table *creds;
     struct svc_policy pol;
-    int pol_groups; /* the policy names a group: connections need theirs */
+    uint32_t pol_gen; /* bumped by svc_set_policy */
+    int pol_groups;   /* the policy names a group: connections need theirs */
     struct verifier *vfy;
     struct pool *pool;
     struct rpc_server *srv;
@@ -95,12 +98,14 @@ static void svc_policy_free(struct svc_policy *p)
     p->npeer = 0;
 }
 
-static void svc_set_policy(struct svc *s, const struct svc_policy *pol)
+void svc_set_policy(struct svc *s, const struct svc_policy *pol)
 {
+    svc_policy_free(&s->pol);
     s->pol = *pol;
     s->pol_groups = pol->ngid > 0;
     for (size_t i = 0; i < pol->npeer; i++)
         s->pol_groups |= pol->peer[i].gid >= 0;
+    s->pol_gen++;
 }
 
 int svc_new(struct cred_table *creds, const struct svc_policy *pol, uint32_t max_jobs,
@@ -606,6 +611,7 @@ static void svc_conn_resolve(struct svc *s, struct svc_conn *sc)
 {
     const struct svc_policy *p = &s->pol;
     int rc;
+    sc->gen = s->pol_gen;
     sc->match = 0;
     sc->allowed = 0;
     if (!sc->uid_known) { /* nothing to match it by */
@@ -635,6 +641,16 @@ static void svc_on_frame(void *arg, struct rpc_conn *c, const struct wire_hdr *h
 {
     struct svc *s = arg;
     struct svc_conn *sc = rpc_conn_udata(c);
+    /* A reload applies to open connections too, from this request on. */
+    if (sc->gen != s->pol_gen)
+        svc_conn_resolve(s, sc);
+    if (!sc->allowed) {
+        log_warn("peer uid %ld is no longer allowed (allow_uid/allow_gid reloaded): closed",
+                 (long)sc->uid);
+        svc_reply_error(c, h->op, h->id, STI_EDENIED);
+        rpc_conn_close(c);
+        return;
+    }
     switch (h->op) {
     case WIRE_OP_SIGN:
         svc_sign(s, c, sc, h, body, n);

@@ -38,8 +38,8 @@ struct svc_peer {
  * group membership as for svc_peer. A client matched by several peer
  * entries (its uid, any of its groups) may sign only numbers inside every
  * one of their scopes: the narrowest applies, and no membership widens
- * what another entry allows. Owned by the svc after svc_new (scopes freed
- * by svc_free). */
+ * what another entry allows. Owned by the svc after svc_new or
+ * svc_set_policy (scopes freed by it). */
 struct svc_policy {
     long allow_uid[SVC_MAX_IDS], allow_gid[SVC_MAX_IDS];
     size_t nuid, ngid; /* both 0: anyone who can open the socket file */
@@ -71,6 +71,11 @@ void svc_attach(struct svc *s, struct pool *pool, struct rpc_server *srv);
 /* New requests go to this pool with these credentials (reload); jobs in
  * flight finish on the old ones, which the caller frees once drained. */
 void svc_swap(struct svc *s, struct pool *pool, struct cred_table *creds);
+/* Replaces the policy (reload); the old one is freed. Every connection,
+ * open ones included, is judged by the new one from its next request on:
+ * a client no longer allowed gets 208 STI_EDENIED for it and is closed.
+ * Connections keep no pointer into a policy, only a generation number. */
+void svc_set_policy(struct svc *s, const struct svc_policy *pol);
 /* The handler to give rpc_server_start, and the pool callbacks. */
 void svc_handler(struct svc *s, struct rpc_handler *h);
 void svc_on_result(void *arg, uint32_t tag, int status, const uint8_t *sig);

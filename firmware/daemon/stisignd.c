@@ -183,9 +183,8 @@ static int daemon_pool_cfg(struct daemon *d, const struct cred_table *creds, str
 }
 
 /* Who may connect, per-peer scopes, the iat window and the clock floor. */
-static int daemon_policy(struct daemon *d, struct svc_policy *pol)
+static int daemon_policy(const struct cfg *c, struct svc_policy *pol)
 {
-    const struct cfg *c = &d->cfg;
     memset(pol, 0, sizeof *pol);
     cfg_ids_parse(c->allow_uid, 0, pol->allow_uid, SVC_MAX_IDS, &pol->nuid);
     cfg_ids_parse(c->allow_gid, 1, pol->allow_gid, SVC_MAX_IDS, &pol->ngid);
@@ -386,19 +385,27 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
         log_warn("reload: one is already under way; try again shortly");
         return;
     }
+    struct svc_policy pol;
     cfg_defaults(&nc);
     if (cfg_load(d->cfgpath, &nc, err, sizeof err) != STI_OK) {
         log_error("reload: %s; keeping the running configuration", err);
         return;
     }
+    if (daemon_policy(&nc, &pol) != STI_OK) { /* it said which scope */
+        log_error("reload: keeping the running configuration");
+        return;
+    }
+    /* Who may sign what applies at once, to open connections too: a
+     * narrowed scope or a removed peer must not wait for a restart. */
+    svc_set_policy(d->svc, &pol);
+    log_info("reload: access rules applied ([peer] sections, allow_uid, allow_gid, iat window), "
+             "from each connection's next request");
     /* Credentials reload; what the process was started with stays. */
     if (strcmp(nc.socket, d->cfg.socket) || strcmp(nc.module, d->cfg.module) ||
         nc.workers != d->cfg.workers || nc.worker_mode != d->cfg.worker_mode ||
         nc.worker_affinity != d->cfg.worker_affinity ||
-        nc.loop_sched_batch != d->cfg.loop_sched_batch || nc.npeer != d->cfg.npeer ||
-        strcmp(nc.allow_uid, d->cfg.allow_uid) || strcmp(nc.allow_gid, d->cfg.allow_gid))
-        log_warn("reload: only the token, its PIN file and the credentials are reloaded; "
-                 "socket, module, workers and peer settings take effect at restart");
+        nc.loop_sched_batch != d->cfg.loop_sched_batch)
+        log_warn("reload: socket, module and worker settings take effect at restart");
     struct cred_table *t = calloc(1, sizeof *t);
     if (!t || cred_load(t, &nc, err, sizeof err) != STI_OK) {
         log_error("reload: %s; keeping the running credentials", t ? err : "out of memory");
@@ -750,7 +757,7 @@ static int daemon_run(struct daemon *d)
      * it for every thread. */
     d->loop_batch = d->cfg.loop_sched_batch && sched_getscheduler(0) == SCHED_OTHER;
     struct svc_policy pol;
-    if ((rc = daemon_policy(d, &pol)))
+    if ((rc = daemon_policy(&d->cfg, &pol)))
         return rc;
     if ((rc = svc_new(d->creds, &pol, d->cfg.max_queue + d->cfg.workers * d->cfg.window,
                       &d->svc))) {

@@ -510,7 +510,12 @@ int rpc_server_start(struct event_base *base, const struct rpc_server_cfg *cfg,
         s->path = strdup(cfg->path);
         STI_CHECK(s->path, STI_ENOMEM);
     }
-    s->lis = evconnlistener_new(base, server_accept_cb, s, LEV_OPT_CLOSE_ON_FREE, 1024, fd);
+    /* CLOSE_ON_EXEC: libevent then accepts with SOCK_CLOEXEC. Without it
+     * every open client socket leaked into HSM workers spawned later (a
+     * reload, a replacement): key-holding processes held network sockets,
+     * and a connection the server closed stayed open for the client. */
+    s->lis = evconnlistener_new(base, server_accept_cb, s,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
     STI_CHECK(s->lis, STI_EIO);
     fd = -1;
     *out = s;
@@ -602,6 +607,14 @@ int rpc_conn_send(struct rpc_conn *c, const void *frame, size_t n)
             event_active(s->flush_ev, EV_TIMEOUT, 0);
     }
     return STI_OK;
+}
+
+void rpc_conn_close(struct rpc_conn *c)
+{
+    /* The input buffer goes when conn_frames returns (conn_keep_rest keeps
+     * nothing of a closing connection): it may be what is being read. */
+    c->closing = 1;
+    conn_stop_reading(c);
 }
 
 void rpc_conn_hold(struct rpc_conn *c)

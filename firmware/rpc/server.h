@@ -86,6 +86,9 @@ size_t rpc_server_unsent(const struct rpc_server *s);
 
 /* Queues a whole frame for sending. */
 int rpc_conn_send(struct rpc_conn *c, const void *frame, size_t n);
+/* Reads nothing more from c (frames already read are dropped); c closes
+ * once every answer owed is sent. Safe inside on_frame. */
+void rpc_conn_close(struct rpc_conn *c);
 /* Marks one more / one fewer request in flight on c (flow control). */
 void rpc_conn_hold(struct rpc_conn *c);
 void rpc_conn_release(struct rpc_conn *c);

@@ -54,6 +54,16 @@ def b64u_decode(s):
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
+def wait_for(pred, what, secs=20):
+    """Polls pred() until it is true; fails naming what after secs."""
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
 def run(args, ok=True, **kw):
     r = subprocess.run(args, capture_output=True, text=True, timeout=120, **kw)
     if ok and r.returncode != 0:

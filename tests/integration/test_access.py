@@ -12,6 +12,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
 from stitest import (BUILD, OP_SIGN, T_IDENTITY, T_MESSAGE, Conn, check, frame, main,  # noqa: E402
-                     sign_body)
+                     sign_body, wait_for)
 
 SCOPE = "range:12025550100/100"
 
@@ -93,6 +94,46 @@ def bad_peer_config_is_refused(env):
     setup(env)
     rc = env.start("[peer x]\nscope = tn:1\n", expect_fail=True)
     check(rc != 0 and "needs scope and one of uid or gid" in env.logtext(), env.logtext())
+
+
+def reload(env, extra):
+    """Rewrites the configuration with extra, sends SIGHUP and waits until
+    the daemon says the access rules are applied."""
+    n = env.logtext().count("access rules applied")
+    env.write_config(extra)
+    env.daemon.send_signal(signal.SIGHUP)
+    wait_for(lambda: env.logtext().count("access rules applied") > n, "the reload")
+
+
+def sign_on(c, rid, orig):
+    c.send(frame(OP_SIGN, rid, sign_body(orig, ["12025550101"])))
+    return c.recv_frame()
+
+
+def reload_narrows_the_scope_of_an_open_connection(env):
+    setup(env)
+    env.start("[peer me]\nuid = %d\nscope = range:12025550100/100\n" % os.getuid())
+    c = Conn(env.sock)
+    check(sign_on(c, 1, "12025550150")[1] == 0, "inside the first scope")
+    reload(env, "[peer me]\nuid = %d\nscope = tn:12025550100\n" % os.getuid())
+    status = sign_on(c, 2, "12025550150")[1]
+    check(status == 304, "the same connection, after the reload: 304, got %d" % status)
+    check(sign_on(c, 3, "12025550100")[1] == 0, "what the new scope allows still signs")
+    check("take effect at restart" not in env.logtext(), env.logtext())
+    c.close()
+
+
+def reload_removes_an_open_connection_from_the_allow_list(env):
+    setup(env)
+    env.start("allow_uid = %d\n" % os.getuid())
+    c = Conn(env.sock)
+    check(sign_on(c, 1, "12025550100")[1] == 0, "allowed")
+    reload(env, "allow_uid = 4242\n")
+    op, status, rid, f = sign_on(c, 2, "12025550100")
+    check((op, status, rid) == (OP_SIGN | 0x80, 208, 2), "denied: %r" % ((op, status, rid),))
+    check(c.closed_by_peer(), "and closed")
+    check("no longer allowed" in env.logtext(), "logged")
+    check(sign_status(env, "12025550100")[1] == 208, "new connections refused at accept")
 
 
 # ---- group membership from the user database (root only) ----
@@ -269,6 +310,21 @@ def uid_and_group_entries_together_allow_their_intersection(env, acct):
           "the narrowest: only numbers both entries allow")
 
 
+@with_accounts
+def reload_applies_a_group_scope_to_an_open_connection(env, acct):
+    ga = acct.group()
+    u = acct.user(ga)
+    setup(env)
+    env.start("socket_mode = 0666\n")
+    c = UserClient(env.sock, u, ga)
+    try:
+        check(c.sign("12025550150") == [0], "no peer entry yet")
+        reload(env, "socket_mode = 0666\n[peer a]\ngroup = %s\nscope = tn:12025550100\n" % ga)
+        check(c.sign("12025550150", "12025550100") == [304, 0], "the same connection, narrowed")
+    finally:
+        c.close()
+
+
 def caller_iat_must_be_fresh_and_not_future(env):
     setup(env)
     env.start()
@@ -283,7 +339,10 @@ if __name__ == "__main__":
     main([socket_file_is_0660, peer_not_in_allow_list_is_denied_then_closed,
           peer_in_allow_list_signs, allow_by_group, per_peer_scope_limits_what_a_tenant_signs,
           peer_scope_by_gid, bad_peer_config_is_refused, caller_iat_must_be_fresh_and_not_future,
+          reload_narrows_the_scope_of_an_open_connection,
+          reload_removes_an_open_connection_from_the_allow_list,
           group_scope_comes_from_membership_not_the_chosen_gid,
           allow_gid_admits_members_by_the_user_database_only,
-          uid_and_group_entries_together_allow_their_intersection],
+          uid_and_group_entries_together_allow_their_intersection,
+          reload_applies_a_group_scope_to_an_open_connection],
          "access")

@@ -4,22 +4,13 @@ a connection or a request; a bad new configuration leaves the running one."""
 import os
 import signal
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from stitest import OP_SIGN, T_CRED, T_IDENTITY, Conn, check, frame, main, sign_body, verify_identity
+from stitest import (OP_SIGN, T_CRED, T_IDENTITY, Conn, check, frame, main, sign_body,  # noqa: E402
+                     verify_identity, wait_for)
 
 A = "range:12025550100/100"
 B = "range:13035550000/100"
-
-
-def wait_for(pred, what, secs=20):
-    deadline = time.time() + secs
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def sign(env, orig):
