@@ -862,8 +862,6 @@ static void daemon_free(struct daemon *d)
         event_free(d->start_timer);
     if (d->drain)
         event_free(d->drain);
-    if (d->base)
-        event_base_free(d->base);
     if (d->new_pool)
         pool_free(d->new_pool);
     if (d->old_pool)
@@ -878,6 +876,9 @@ static void daemon_free(struct daemon *d)
     for (size_t i = 0; i < 4; i++)
         if (evs[i])
             event_free(evs[i]);
+    /* Last: the pools and events above still point into the base. */
+    if (d->base)
+        event_base_free(d->base);
     if (d->cfg.pid_file[0])
         unlink(d->cfg.pid_file);
 }
