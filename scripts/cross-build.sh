@@ -7,12 +7,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(realpath -m "${1:-$root/build-aarch64}") # absolute: it ends up in include paths
-# libssl-dev, libp11-kit-dev and libmbedtls-dev are Multi-Arch: same and
-# install beside the host's. libevent-dev and libp11-dev are not: installing
+# libssl-dev, libp11-kit-dev, libmbedtls-dev and libseccomp-dev are
+# Multi-Arch: same and install beside the host's. libevent-dev and libp11-dev are not: installing
 # their arm64 builds would REMOVE the host's (breaking native builds), so
 # they are only downloaded and unpacked into DIR/sysroot-extra; their
 # runtime libraries (Multi-Arch: same) are installed.
 pkgs=(crossbuild-essential-arm64 libssl-dev:arm64 libp11-kit-dev:arm64 libmbedtls-dev:arm64
+      libseccomp-dev:arm64 libseccomp2:arm64
       libevent-2.1-7:arm64 libevent-core-2.1-7:arm64 libevent-extra-2.1-7:arm64
       libevent-pthreads-2.1-7:arm64 libevent-openssl-2.1-7:arm64 libp11-3:arm64
       cmake pkg-config file)

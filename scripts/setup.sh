@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libssl-dev openssl libevent-dev libp11-dev libp11-kit-dev
-      softhsm2 python3 procps libmbedtls-dev curl)
+      softhsm2 python3 procps libmbedtls-dev curl libseccomp-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(gnuplot-nox valgrind)
 fi

@@ -2,8 +2,8 @@
  * bsp.h — the board porting contract: what the firmware above needs from a
  * board. This part covers the console (the serial line the provisioning CLI
  * runs on), the storage (where the appliance's store lives), the watchdog,
- * the status LEDs, board identity, clock sanity and the firmware update
- * slots; see board/PORTING.md.
+ * the status LEDs, board identity, clock sanity, the firmware update slots
+ * and the confinement of the daemon's processes; see board/PORTING.md.
  *
  * Conventions: a struct bsp_console is owned by whoever opened it and is
  * used from one thread (the daemon's event loop). The descriptor returned by
@@ -179,5 +179,57 @@ void bsp_update_slots(struct bsp_slots *s);
 void bsp_update_status(char *out, size_t cap);
 /* "BSP_UPD_ETAMPERED" for BSP_UPD_ETAMPERED, for messages. */
 const char *bsp_update_rc_name(int rc);
+
+/* ---- process confinement (docs/sandbox.md) ---- */
+
+/* The daemon's processes, one role each (privsep): each is confined to
+ * what its role needs once it has set itself up. */
+enum bsp_role {
+    BSP_ROLE_WORKER = 0, /* HSM worker: a logged-in token session, signs */
+    BSP_ROLE_KEYS,       /* keys/CA: the management login, loads modules per operation */
+    BSP_ROLE_FRONT,      /* listening sockets, parses every network byte */
+    BSP_ROLE_VERIFIER,   /* fetches x5u chains and CRLs over HTTPS */
+    BSP_ROLE_CONSOLE,    /* the serial provisioning CLI */
+};
+#define BSP_ROLE_COUNT 5
+
+enum bsp_sandbox_mode {
+    BSP_SANDBOX_ENFORCE = 0, /* a call outside the role's list kills the process (SIGSYS) */
+    BSP_SANDBOX_LOG = 1,     /* such a call is allowed and logged by the kernel (audit) */
+    BSP_SANDBOX_OFF = 2,     /* no system call filter; privileges are still dropped */
+};
+
+struct bsp_sandbox_cfg {
+    /* Drop to this user's uid and primary gid, with no supplementary
+     * groups. NULL or "": keep the current ids. */
+    const char *user;
+    /* chroot here (an empty folder the new user cannot write) and chdir
+     * to /. NULL or "": no chroot. */
+    const char *root_dir;
+    /* The process holds a PIN or a session: not dumpable (no core file,
+     * no ptrace by the same uid, /proc/PID/mem closed to others). */
+    int holds_secret;
+    enum bsp_sandbox_mode mode;
+};
+
+/* Confines the calling process to role, for good; call it once the process
+ * has opened every file, socket and library it will use (a filter cannot
+ * be lifted, and after a chroot the user database is out of reach: resolve
+ * users and groups first). In this order: resolve cfg->user, chroot and
+ * chdir, drop groups, gid and uid (and check setuid(0) now fails), set
+ * no-new-privs, not dumpable when holds_secret, then (mode ENFORCE or LOG)
+ * install the role's system call allow-list on every thread.
+ * STI_ESANDBOX_USER: the user is not in the user database. STI_ESANDBOX_PRIV:
+ * a user or root_dir was asked by a process that is not root.
+ * STI_ECONFIG: an unknown role or mode, or a root_dir that is missing or
+ * writable by others than root. STI_ESANDBOX: a step failed
+ * (the kernel has no seccomp, the ids could be regained, ...); the process
+ * may then be partly confined and must exit rather than go on. */
+int bsp_sandbox(enum bsp_role role, const struct bsp_sandbox_cfg *cfg);
+/* "enforce", "log", "off"; STI_ECONFIG otherwise. */
+int bsp_sandbox_mode_parse(const char *s, enum bsp_sandbox_mode *out);
+const char *bsp_sandbox_mode_name(enum bsp_sandbox_mode mode);
+/* "worker", "keys", "front", "verifier", "console"; "?" for others. */
+const char *bsp_role_name(enum bsp_role role);
 
 #endif

@@ -97,6 +97,9 @@
     X(STI_ELOCKED, 703, "locked out, try later")                                                   \
     X(STI_ECLOCK, 704, "clock not trustworthy")                                                    \
     X(STI_EUPDATE, 705, "firmware update refused")                                                 \
+    X(STI_ESANDBOX_PRIV, 706, "changing user or root directory needs root")                        \
+    X(STI_ESANDBOX_USER, 707, "sandbox user not in the user database")                             \
+    X(STI_ESANDBOX, 708, "process confinement could not be applied")                               \
     /* internal */                                                                                 \
     X(STI_ENOMEM, 900, "out of memory")                                                            \
     X(STI_EINTERNAL, 901, "internal error")
