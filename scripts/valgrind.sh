@@ -26,6 +26,12 @@ export STI_DAEMON_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=defin
 --error-exitcode=99 --trace-children=yes --num-callers=30 \
 --suppressions=$root/tests/valgrind.supp --log-file=$logs/vg.%p.log"
 export STI_BUILD=$dir STI_SRC=$root
+# The workers run with `sandbox = off`: valgrind 3.19 does not implement
+# seccomp(2) (an "unhandled syscall 317", so bsp_sandbox fails and no
+# worker starts), and a filter made for the worker would in any case kill
+# valgrind's own calls (its translations are mapped executable).
+# No-new-privs and the not-dumpable flag still apply.
+export STI_SANDBOX=off
 rc=0
 for t in "${tests[@]}"; do
   [[ $t == */* ]] || t=$root/tests/integration/$t

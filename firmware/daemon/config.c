@@ -11,9 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bsp.h"
 #include "sti_err.h"
 
-enum cfg_type { CT_STR, CT_PATH, CT_UINT, CT_MODE, CT_WMODE, CT_BOOL };
+enum cfg_type { CT_STR, CT_PATH, CT_UINT, CT_MODE, CT_WMODE, CT_BOOL, CT_SANDBOX };
 
 struct cfg_key {
     const char *name;
@@ -72,6 +73,7 @@ static const struct cfg_key cfg_keys[] = {
     K("led_fault", CT_STR, led_name[1], 0, 0),
     K("led_activity", CT_STR, led_name[2], 0, 0),
     K("test_hooks", CT_BOOL, test_hooks, 0, 0),
+    K("sandbox", CT_SANDBOX, sandbox, 0, 0),
 };
 #undef K
 
@@ -157,6 +159,8 @@ void cfg_defaults(struct cfg *c)
     c->key_session_copy = 1;
     snprintf(c->console, sizeof c->console, "none");
     c->console_idle_s = 600;
+    /* Every board confines its processes unless told otherwise. */
+    c->sandbox = BSP_SANDBOX_ENFORCE;
 }
 
 __attribute__((format(printf, 5, 6))) static void cfg_err(char *err, size_t errlen, const char *path,
@@ -235,6 +239,15 @@ static int cfg_set(const struct cfg_key *k, void *base, const char *cfgpath, con
             return -1;
         }
         return 0;
+    case CT_SANDBOX: {
+        enum bsp_sandbox_mode m;
+        if (bsp_sandbox_mode_parse(v, &m) != STI_OK) {
+            *why = "must be enforce, log or off";
+            return -1;
+        }
+        *(int *)dst = (int)m;
+        return 0;
+    }
     case CT_BOOL:
         if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
             *(int *)dst = 1;

@@ -62,6 +62,12 @@
  * (PEM public key; default: the board's compiled-in key), `test_hooks =
  * yes` (SIGUSR2 blocks the event loop for 3 x watchdog_ms: a test hook).
  *
+ * `sandbox = enforce|log|off` (default enforce; docs/sandbox.md): each HSM
+ * worker process confines itself to its system call allow-list once its
+ * session is open (bsp_sandbox); log lets calls outside the list through
+ * and has the kernel log them; off installs no filter (no-new-privs and
+ * not-dumpable stay). Thread workers share the daemon and are not confined.
+ *
  * Conventions: struct cfg is plain data filled by cfg_load; relative paths
  * are taken relative to the config file's folder. On error, err receives
  * "FILE:LINE: what is wrong".
@@ -139,6 +145,7 @@ struct cfg {
     char update_vendor_key[CFG_PATH_MAX];
     char led_name[3][64];
     int test_hooks; /* SIGUSR2 wedges the loop (watchdog tests only) */
+    int sandbox;    /* enum bsp_sandbox_mode of the worker processes */
     char verify_trust_anchor[CFG_PATH_MAX]; /* enables the RPC verify operation */
     char verify_cache_dir[CFG_PATH_MAX];
     char verify_tls_ca[CFG_PATH_MAX];

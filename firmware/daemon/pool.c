@@ -357,7 +357,7 @@ static void *pool_thread_main(void *arg)
 {
     struct pool_thread_arg a = *(struct pool_thread_arg *)arg;
     free(arg);
-    worker_run(a.fd);
+    worker_run(a.fd, 0); /* inside the daemon: not confined */
     pool_threads_put(a.grp, 1);
     return NULL;
 }

@@ -179,6 +179,7 @@ static int daemon_pool_cfg(struct daemon *d, const struct cred_table *creds, str
      * workers share theirs with the console's key searches (libp11), so
      * only process workers sign from copies. */
     pc->wc.flags = d->cfg.key_session_copy && pc->mode == POOL_PROCESS ? WP_KEY_COPY : 0;
+    pc->wc.sandbox = (uint8_t)d->cfg.sandbox;
     return hsm_pin_read(d->cfg.pin_file, pc->wc.pin, sizeof pc->wc.pin, &pc->wc.pin_len);
 }
 
@@ -418,6 +419,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     memcpy(d->cfg.token, nc.token, sizeof nc.token); /* the console may have set it */
     d->cfg.verify_sample = nc.verify_sample;
     d->cfg.key_session_copy = nc.key_session_copy;
+    d->cfg.sandbox = nc.sandbox; /* the new workers': log can be had without a restart */
     if (!nc.token[0]) {
         /* No token any more (a factory reset): stop signing with what was
          * loaded; the running workers retire. */
@@ -893,8 +895,11 @@ int main(int argc, char **argv)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (argc == 2 && strcmp(argv[1], "--hsm-worker") == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        /* Before the PIN arrives: nothing it execs could gain privileges.
+         * The rest of its confinement waits for its session (worker.c). */
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         signal(SIGPIPE, SIG_IGN);
-        return worker_run(3) == STI_OK ? 0 : 1;
+        return worker_run(3, 1) == STI_OK ? 0 : 1;
     }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)

@@ -1,5 +1,6 @@
 /* worker.c — the HSM worker: the one place of the daemon that holds a token
- * session. Reads fixed-layout messages from its socketpair only. */
+ * session. Reads fixed-layout messages from its socketpair only. As a
+ * process of its own it confines itself (bsp_sandbox) before it serves. */
 #include "workproto.h"
 
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bsp.h"
 #include "selftest.h"
 #include "sti_err.h"
 
@@ -114,7 +116,16 @@ out:
     return rc;
 }
 
-int worker_run(int fd)
+/* A worker process, once its session is open and its keys are found:
+ * from here on it only signs and answers. It keeps its uid (the token's
+ * files are its owner's) and its root (SoftHSM2 re-reads them). */
+static int worker_confine(enum bsp_sandbox_mode mode)
+{
+    struct bsp_sandbox_cfg sb = {NULL, NULL, 1, mode};
+    return bsp_sandbox(BSP_ROLE_WORKER, &sb);
+}
+
+int worker_run(int fd, int own_process)
 {
     struct worker_mem *wm = calloc(1, sizeof *wm);
     struct hsm_module *m = NULL;
@@ -135,6 +146,8 @@ int worker_run(int fd)
     hsm_wipe(in, sizeof wm->in);
     STI_TRY(rc);
     worker_open(&wm->cfg, &m, &s, &wm->ready);
+    if (own_process && wm->ready.status == STI_OK)
+        wm->ready.status = (uint16_t)worker_confine((enum bsp_sandbox_mode)wm->cfg.sandbox);
     wm->verify_sample = wm->until_verify = wm->cfg.verify_sample;
     hsm_wipe(&wm->cfg, sizeof wm->cfg); /* the signer keeps its own locked copy */
     STI_TRY(wp_ready_encode(&wm->ready, out, sizeof wm->out, &len));

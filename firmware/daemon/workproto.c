@@ -53,6 +53,8 @@ int wp_config_encode(const struct wp_config *c, uint8_t *out, size_t cap, size_t
     }
     STI_TRY(buf_wr_u32(&w, c->verify_sample));
     STI_TRY(buf_wr_u32(&w, c->flags));
+    STI_CHECK(c->sandbox <= BSP_SANDBOX_OFF, STI_EINVAL);
+    STI_TRY(buf_wr_u8(&w, c->sandbox));
     *len = w.off;
 out:
     return rc;
@@ -90,6 +92,8 @@ int wp_config_decode(const uint8_t *p, size_t n, struct wp_config *c)
     STI_TRY(buf_rd_u32(&r, &c->verify_sample));
     STI_TRY(buf_rd_u32(&r, &c->flags));
     STI_CHECK((c->flags & ~WP_KEY_COPY) == 0, STI_EPROTO_FRAME);
+    STI_TRY(buf_rd_u8(&r, &c->sandbox));
+    STI_CHECK(c->sandbox <= BSP_SANDBOX_OFF, STI_EPROTO_FRAME);
     rc = buf_rd_done(&r);
 out:
     return rc;

@@ -5,7 +5,9 @@
  *   loop -> worker  CONFIG  module, token selector, PIN, key selectors,
  *                           verify_sample (u32: 0 off, N: one signature in N
  *                           is verified with mbedTLS before it is returned),
- *                           flags (u32: WP_KEY_COPY signs with session copies)
+ *                           flags (u32: WP_KEY_COPY signs with session copies),
+ *                           sandbox (u8: enum bsp_sandbox_mode, how a worker
+ *                           process confines itself once its session is open)
  *   worker -> loop  READY   status, and per key: status + public point
  *   loop -> worker  SIGN    up to WP_BATCH jobs: tag, key index, digest
  *   worker -> loop  RESULT  the same jobs: tag, status, raw r||s
@@ -21,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bsp.h"
 #include "hsm.h"
 
 #define WP_BATCH 64
@@ -36,7 +39,8 @@ struct wp_config {
     struct hsm_key_sel keys[HSM_MAX_KEYS];
     uint16_t nkeys;
     uint32_t verify_sample;
-    uint32_t flags; /* WP_KEY_COPY */
+    uint32_t flags;  /* WP_KEY_COPY */
+    uint8_t sandbox; /* enum bsp_sandbox_mode; a thread worker ignores it */
 };
 #define WP_KEY_COPY 1u /* hsm_signer_open_flags HSM_OPEN_SESSION_COPY */
 
@@ -59,8 +63,9 @@ struct wp_result {
     uint8_t sig[HSM_SIG_LEN];
 };
 
-#define WP_CONFIG_MAX (1 + 2 + WP_PATH_MAX + 2 * (2 + 64) + 2 + HSM_PIN_MAX + 2 +                   \
-                       HSM_MAX_KEYS * (2 + HSM_OBJLABEL_MAX + 2 + HSM_ID_MAX) + 4 + 4)
+#define WP_CONFIG_MAX                                                                              \
+    (1 + 2 + WP_PATH_MAX + 2 * (2 + 64) + 2 + HSM_PIN_MAX + 2 +                                    \
+     HSM_MAX_KEYS * (2 + HSM_OBJLABEL_MAX + 2 + HSM_ID_MAX) + 4 + 4 + 1)
 #define WP_READY_MAX (1 + 2 + 2 + HSM_MAX_KEYS * (2 + HSM_EC_POINT_LEN))
 #define WP_SIGN_MAX (1 + 2 + WP_BATCH * (4 + 2 + 32))
 #define WP_RESULT_MAX (1 + 2 + WP_BATCH * (4 + 2 + HSM_SIG_LEN))
@@ -77,7 +82,11 @@ int wp_result_decode(const uint8_t *p, size_t len, struct wp_result *res, size_t
 
 /* The worker: reads CONFIG from fd, opens its signer, answers READY, then
  * serves SIGN batches until the peer closes. Returns when fd closes. Runs
- * as a whole process (privsep) or as a thread; the code is the same. */
-int worker_run(int fd);
+ * as a whole process (privsep) or as a thread; the code is the same, but
+ * only a process (own_process = 1) confines itself: once its session is
+ * open and its keys are found, before it answers READY, it calls
+ * bsp_sandbox(BSP_ROLE_WORKER) with the CONFIG's mode, and a worker that
+ * cannot be confined answers READY with that error and ends. */
+int worker_run(int fd, int own_process);
 
 #endif

@@ -32,6 +32,10 @@ X5U = "https://cr.example.com/it/chain.pem"
 # argv (scripts/valgrind.sh); starting and stopping then wait longer.
 DAEMON_WRAP = shlex.split(os.environ.get("STI_DAEMON_WRAP", ""))
 WRAP_SLOWDOWN = 10 if DAEMON_WRAP else 1
+# STI_SANDBOX=off|log|enforce: the workers' sandbox setting for every
+# daemon a test starts (a test's own setting still wins); valgrind.sh
+# needs off.
+SANDBOX = os.environ.get("STI_SANDBOX", "")
 
 # wire constants (docs/protocol.md)
 HDR = struct.Struct(">IBBHI")
@@ -132,6 +136,8 @@ class Env:
         if DAEMON_WRAP:
             # Workers under valgrind need far more than the default 10 s to open.
             extra = "start_timeout_ms = 300000\n" + extra
+        if SANDBOX:
+            extra = "sandbox = %s\n" % SANDBOX + extra
         path = os.path.join(self.dir, "stisignd.conf")
         with open(path, "w") as f:
             f.write("socket = %s\nmodule = %s\ntoken = %s\npin_file = %s\nworkers = 2\n%s\n"

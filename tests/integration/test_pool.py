@@ -142,6 +142,19 @@ def wait_ready(env, n):
     check(False, "workers ready: " + r.stdout)
 
 
+def replace_one(env, victim, n):
+    """SIGKILLs worker process victim; returns the worker pids once its
+    replacement is there (n workers, victim not among them)."""
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        now = worker_pids(env)
+        if len(now) == n and victim not in now:
+            break
+        time.sleep(0.05)
+    return now
+
+
 def affinities(pids):
     return sorted(tuple(sorted(os.sched_getaffinity(p))) for p in pids)
 
@@ -161,13 +174,7 @@ def process_workers_are_bound_one_per_cpu(env):
     if n < 2:
         return
     before = {p: os.sched_getaffinity(p) for p in pids}
-    os.kill(pids[0], signal.SIGKILL)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        now = worker_pids(env)
-        if len(now) == n and pids[0] not in now:
-            break
-        time.sleep(0.05)
+    now = replace_one(env, pids[0], n)
     new = [p for p in now if p not in pids]
     check(len(new) == 1, "one replacement: %r" % now)
     check(os.sched_getaffinity(new[0]) == before[pids[0]], "the replacement takes its CPU")
@@ -200,6 +207,73 @@ def thread_workers_are_bound_and_named(env):
     check(affinities(tids) == want, "worker threads on %r, not %r" % (want, affinities(tids)))
 
 
+def proc_status(pid):
+    """/proc/PID/status as a dict: "Seccomp" 2 is a filter, "NoNewPrivs" 1."""
+    with open("/proc/%d/status" % pid) as f:
+        return dict((k, v.strip()) for k, _, v in (line.partition(":") for line in f))
+
+
+def confinement(pids):
+    return sorted((proc_status(p)["Seccomp"], proc_status(p)["NoNewPrivs"]) for p in pids)
+
+
+def worker_processes_serve_under_their_filter(env):
+    """By default (sandbox = enforce) every worker process signs under its
+    seccomp filter with no-new-privs, and so does a replacement; log mode
+    installs the filter too; off none, but keeps no-new-privs; a reload
+    starts its workers with the file's setting. The daemon itself, and with
+    it thread workers, is not filtered."""
+    chain = setup(env, "workers = 2\n")
+    wait_ready(env, 2)
+    check(storm(env, chain, nconn=2, depth=20, rounds=1) == 40, "signing confined")
+    pids = worker_pids(env)
+    check(confinement(pids) == [("2", "1")] * 2, "enforce: %r" % confinement(pids))
+    check(proc_status(env.daemon.pid)["Seccomp"] == "0", "the daemon is not filtered")
+    replace_one(env, pids[0], 2)
+    wait_ready(env, 2)
+    check(confinement(worker_pids(env)) == [("2", "1")] * 2,
+          "a replacement: %r" % confinement(worker_pids(env)))
+    check(storm(env, chain, nconn=2, depth=20, rounds=1) == 40, "signing after the replacement")
+    env.stop()
+    for mode, want in (("log", ("2", "1")), ("off", ("0", "1"))):
+        env.start("workers = 2\nsandbox = %s\n" % mode)
+        wait_ready(env, 2)
+        check(confinement(worker_pids(env)) == [want] * 2,
+              "%s: %r" % (mode, confinement(worker_pids(env))))
+        check(storm(env, chain, nconn=2, depth=10, rounds=1) == 20, "signing with sandbox = " + mode)
+        if mode == "log":
+            env.stop()
+    # Still running with off: a reload starts its workers with the file's
+    # setting.
+    env.write_config("workers = 2\nsandbox = enforce\n")
+    env.daemon.send_signal(signal.SIGHUP)
+    deadline = time.time() + 20
+    while time.time() < deadline and "previous workers retired" not in env.logtext():
+        time.sleep(0.05)
+    wait_ready(env, 2)
+    check(confinement(worker_pids(env)) == [("2", "1")] * 2,
+          "reloaded to enforce: %r" % confinement(worker_pids(env)))
+    env.stop()
+    env.start("workers = 2\nworker_mode = thread\n")
+    wait_ready(env, 2)
+    check(proc_status(env.daemon.pid)["Seccomp"] == "0", "thread workers leave the daemon alone")
+
+
+def confined_workers_live_through_token_reads_and_changes(env):
+    """Signing with the token objects themselves (key_session_copy = no)
+    makes SoftHSM2 re-read its token files on every signature; a key
+    generated on the token meanwhile makes it list the folder again. The
+    confined workers do both and none of them is killed for it."""
+    chain = setup(env, "workers = 2\nkey_session_copy = no\n")
+    wait_ready(env, 2)
+    pids = worker_pids(env)
+    check(confinement(pids) == [("2", "1")] * 2, "confined: %r" % confinement(pids))
+    check(storm(env, chain, nconn=2, depth=20, rounds=1) == 40, "signing with token objects")
+    env.keygen("another")
+    check(storm(env, chain, nconn=2, depth=20, rounds=1) == 40, "signing after the token changed")
+    check(worker_pids(env) == pids, "no worker was replaced: %r, %r" % (pids, worker_pids(env)))
+
+
 def hsm_worker_tids(env):
     task = "/proc/%d/task" % env.daemon.pid
     return sorted(int(t) for t in os.listdir(task)
@@ -219,13 +293,7 @@ def loop_yields_to_workers(env):
     check(os.sched_getscheduler(env.daemon.pid) == os.SCHED_BATCH, "the loop is SCHED_BATCH")
     pids = worker_pids(env)
     check(policies(pids) == [os.SCHED_OTHER] * 2, "workers: %r" % policies(pids))
-    os.kill(pids[0], signal.SIGKILL)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        now = worker_pids(env)
-        if len(now) == 2 and pids[0] not in now:
-            break
-        time.sleep(0.05)
+    now = replace_one(env, pids[0], 2)
     new = [p for p in now if p not in pids]
     check(len(new) == 1, "one replacement: %r" % now)
     check(policies(new) == [os.SCHED_OTHER], "the replacement: %r" % policies(new))
@@ -256,6 +324,7 @@ def loop_yields_to_workers(env):
 # `stisignd --hsm-worker` directly over its socketpair.
 WP_CONFIG, WP_READY, WP_SIGN, WP_RESULT = 1, 2, 3, 4
 WP_KEY_COPY = 1
+SANDBOX_ENFORCE, SANDBOX_LOG, SANDBOX_OFF = 0, 1, 2  # enum bsp_sandbox_mode
 P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
 
 
@@ -269,7 +338,7 @@ def wp_config(env, key):
         pin = f.read().strip().encode()
     return (bytes([WP_CONFIG]) + wp_str(MODULE) + wp_str(env.token) + wp_str("") +
             struct.pack(">H", len(pin)) + pin + struct.pack(">H", 1) + wp_str(key) +
-            struct.pack(">H", 0) + struct.pack(">II", 0, WP_KEY_COPY))
+            struct.pack(">H", 0) + struct.pack(">IIB", 0, WP_KEY_COPY, SANDBOX_ENFORCE))
 
 
 def wp_sign(jobs):
@@ -404,5 +473,7 @@ if __name__ == "__main__":
     main([process_workers_answer_every_request_once, thread_workers_answer_every_request_once,
           killed_worker_is_replaced_and_nothing_is_lost, process_workers_are_bound_one_per_cpu,
           workers_unbound_when_off_or_more_than_cpus, thread_workers_are_bound_and_named,
-          loop_yields_to_workers, worker_reads_ahead_and_answers_each_message_in_groups,
+          loop_yields_to_workers, worker_processes_serve_under_their_filter,
+          confined_workers_live_through_token_reads_and_changes,
+          worker_reads_ahead_and_answers_each_message_in_groups,
           worker_answers_what_came_before_a_malformed_message], "pool")

@@ -25,6 +25,7 @@ static void fill_config(struct wp_config *c)
     c->keys[0].id_len = 2;
     memset(c->keys[1].id, 0xee, HSM_ID_MAX);
     c->keys[1].id_len = HSM_ID_MAX; /* id only, no label */
+    c->sandbox = BSP_SANDBOX_OFF;
 }
 
 /* ------------------------------------------------------------------ config */
@@ -32,14 +33,15 @@ static void fill_config(struct wp_config *c)
 TEST(config_encodes_known_bytes)
 {
     static const uint8_t want[] = {0x01,                                     /* type */
-                                   0x00, 0x03, '/', 'm',  'o',               /* module */
+                                   0x00, 0x03, '/',  'm',  'o',              /* module */
                                    0x00, 0x01, 't',                          /* token label */
                                    0x00, 0x00,                               /* serial */
-                                   0x00, 0x04, '1', '2',  '3',  '4',         /* pin */
+                                   0x00, 0x04, '1',  '2',  '3',  '4',        /* pin */
                                    0x00, 0x01,                               /* nkeys */
-                                   0x00, 0x01, 'k', 0x00, 0x02, 0xab, 0xcd,  /* key */
+                                   0x00, 0x01, 'k',  0x00, 0x02, 0xab, 0xcd, /* key */
                                    0x00, 0x00, 0x03, 0xe8,                   /* verify 1000 */
-                                   0x00, 0x00, 0x00, 0x01};                  /* key copy */
+                                   0x00, 0x00, 0x00, 0x01,                   /* key copy */
+                                   0x01};                                    /* sandbox log */
     struct wp_config c, back;
     uint8_t out[WP_CONFIG_MAX];
     size_t len = 0;
@@ -55,6 +57,7 @@ TEST(config_encodes_known_bytes)
     c.keys[0].id_len = 2;
     c.verify_sample = 1000;
     c.flags = WP_KEY_COPY;
+    c.sandbox = BSP_SANDBOX_LOG;
     CHECK_RC(wp_config_encode(&c, out, sizeof out, &len), STI_OK);
     CHECK_INT(len, sizeof want);
     CHECK_MEM(out, want, sizeof want);
@@ -116,16 +119,39 @@ TEST(config_carries_verify_sample)
     c.verify_sample = 0xfedcba98;
     c.flags = WP_KEY_COPY;
     CHECK_RC(wp_config_encode(&c, out, sizeof out, &len), STI_OK);
-    CHECK_MEM(out + len - 8, "\xfe\xdc\xba\x98\x00\x00\x00\x01", 8);
+    CHECK_MEM(out + len - 9, "\xfe\xdc\xba\x98\x00\x00\x00\x01\x02", 9);
     CHECK_RC(wp_config_decode(out, len, &back), STI_OK);
     CHECK_INT(back.verify_sample, 0xfedcba98u);
     CHECK_INT(back.flags, WP_KEY_COPY);
-    /* A CONFIG without the flags (the layout before) is refused, not read
-     * as 0. */
-    CHECK_RC(wp_config_decode(out, len - 4, &back), STI_EPROTO_FRAME);
+    /* A CONFIG without the flags (the layout before them) is refused, not
+     * read as 0. */
+    CHECK_RC(wp_config_decode(out, len - 5, &back), STI_EPROTO_FRAME);
     /* Flags this worker does not know are refused. */
-    out[len - 1] = 0x02;
+    out[len - 2] = 0x02;
     CHECK_RC(wp_config_decode(out, len, &back), STI_EPROTO_FRAME);
+}
+
+TEST(config_carries_the_sandbox_mode)
+{
+    struct wp_config c, back;
+    uint8_t out[WP_CONFIG_MAX];
+    size_t len = 0;
+    fill_config(&c);
+    for (int m = BSP_SANDBOX_ENFORCE; m <= BSP_SANDBOX_OFF; m++) {
+        c.sandbox = (uint8_t)m;
+        CHECK_RC(wp_config_encode(&c, out, sizeof out, &len), STI_OK);
+        CHECK_INT(out[len - 1], m);
+        CHECK_RC(wp_config_decode(out, len, &back), STI_OK);
+        CHECK_INT(back.sandbox, m);
+    }
+    /* A CONFIG of the layout before the mode is refused, not read as
+     * enforce: a worker must never guess how to confine itself. */
+    CHECK_RC(wp_config_decode(out, len - 1, &back), STI_EPROTO_FRAME);
+    /* A mode this worker does not know is refused both ways. */
+    out[len - 1] = BSP_SANDBOX_OFF + 1;
+    CHECK_RC(wp_config_decode(out, len, &back), STI_EPROTO_FRAME);
+    c.sandbox = BSP_SANDBOX_OFF + 1;
+    CHECK_RC(wp_config_encode(&c, out, sizeof out, &len), STI_EINVAL);
 }
 
 TEST(config_decode_clears_previous_contents)
@@ -133,8 +159,8 @@ TEST(config_decode_clears_previous_contents)
     struct wp_config c;
     memset(&c, 0x41, sizeof c);
     CHECK_RC(wp_config_decode(LIT("\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                                             "\x00\x00\x00\x00\x00\x00\x00\x00"),
-                                         &c),
+                                  "\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+                              &c),
              STI_OK);
     CHECK_STR(c.module, "");
     CHECK_STR(c.token.label, "");
@@ -144,6 +170,7 @@ TEST(config_decode_clears_previous_contents)
     CHECK_INT(c.keys[0].id_len, 0);
     CHECK_INT(c.verify_sample, 0);
     CHECK_INT(c.flags, 0);
+    CHECK_INT(c.sandbox, BSP_SANDBOX_ENFORCE);
 }
 
 TEST(config_decode_rejects_empty_message)
@@ -163,8 +190,8 @@ TEST(config_decode_rejects_trailing_byte)
 {
     struct wp_config c;
     CHECK_RC(wp_config_decode(LIT("\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                                 "\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
-                             &c),
+                                  "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+                              &c),
              STI_EPROTO_FRAME);
 }
 
@@ -182,11 +209,18 @@ TEST(config_decode_rejects_every_truncation)
 TEST(config_decode_rejects_module_with_nul)
 {
     struct wp_config c;
+    /* Of the right length: the NUL is what is refused. */
     CHECK_RC(wp_config_decode(LIT("\x01\x00\x02/\x00\x00\x00\x00\x00\x00\x00\x00\x00"
-                                 "\x00\x00\x00\x00"),
-                             &c),
+                                  "\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+                              &c),
              STI_EPROTO_FRAME);
+    CHECK_RC(wp_config_decode(LIT("\x01\x00\x02/m\x00\x00\x00\x00\x00\x00\x00\x00"
+                                  "\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
+                              &c),
+             STI_OK);
 }
+
+#define CFG_TAIL 9 /* verify_sample u32, flags u32, sandbox u8 */
 
 /* A CONFIG message with the given field sizes: module 'm'*mod, token label
  * 'l'*lab, serial 's'*ser, pin 'p'*pin, then nkeys keys of label 'k'*klab
@@ -216,8 +250,8 @@ static size_t cfg_bytes(uint8_t *p, size_t mod, size_t lab, size_t ser, size_t p
         memset(p + off, 0x5a, kid);
         off += kid;
     }
-    memset(p + off, 0, 8); /* verify_sample, flags */
-    off += 8;
+    memset(p + off, 0, CFG_TAIL); /* verify_sample, flags, sandbox */
+    off += CFG_TAIL;
     return off;
 }
 
@@ -296,7 +330,7 @@ TEST(config_decode_rejects_key_count_beyond_keys_present)
 {
     static struct wp_config c;
     size_t n = cfg_bytes(cfg_in, 1, 0, 0, 4, 2, 1, 1);
-    cfg_in[n - 4 - 12 - 1] =
+    cfg_in[n - CFG_TAIL - 12 - 1] =
         3; /* nkeys low byte (two keys of 6 bytes follow): claims three, holds two */
     CHECK_RC(wp_config_decode(cfg_in, n, &c), STI_EPROTO_FRAME);
 }
@@ -325,7 +359,7 @@ TEST(config_decode_rejects_key_label_with_nul)
 {
     static struct wp_config c;
     size_t n = cfg_bytes(cfg_in, 1, 0, 0, 4, 1, 3, 1);
-    cfg_in[n - 8 - 3 - 2] = 0; /* middle byte of the key label */
+    cfg_in[n - CFG_TAIL - 3 - 2] = 0; /* middle byte of the key label */
     CHECK_RC(wp_config_decode(cfg_in, n, &c), STI_EPROTO_FRAME);
 }
 
@@ -776,9 +810,9 @@ TEST(each_decoder_rejects_the_other_types)
 
 CHECK_MAIN(CASE(config_encodes_known_bytes), CASE(config_round_trip_keeps_pin_and_keys),
            CASE(config_at_every_limit_fits_config_max), CASE(config_carries_verify_sample),
-           CASE(config_decode_clears_previous_contents), CASE(config_decode_rejects_empty_message),
-           CASE(config_decode_rejects_other_type), CASE(config_decode_rejects_trailing_byte),
-           CASE(config_decode_rejects_every_truncation),
+           CASE(config_carries_the_sandbox_mode), CASE(config_decode_clears_previous_contents),
+           CASE(config_decode_rejects_empty_message), CASE(config_decode_rejects_other_type),
+           CASE(config_decode_rejects_trailing_byte), CASE(config_decode_rejects_every_truncation),
            CASE(config_decode_rejects_module_with_nul),
            CASE(config_decode_rejects_module_of_path_max_bytes),
            CASE(config_decode_rejects_token_label_of_thirty_three_bytes),
