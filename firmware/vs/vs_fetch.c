@@ -726,10 +726,14 @@ static void vs_req_step(evutil_socket_t fd, short what, void *arg)
     struct vs_req *r = arg;
     (void)fd;
     (void)what;
-    if (r->done)
+    if (r->done) {
         vs_req_finish(r);
-    else
+    } else if (r->f->cfg.offline) {
+        vs_req_set(r, STI_EVFY_FETCH, "not pinned or cached, and fetching is off");
+        vs_req_mark_done(r);
+    } else {
         vs_req_resolve(r);
+    }
 }
 
 static void vs_req_deadline(evutil_socket_t fd, short what, void *arg)
@@ -753,6 +757,15 @@ static void vs_req_deadline(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------------ */
 /* Fetcher */
 
+/* A numeric name is answered at once, inside evdns_getaddrinfo. */
+static void vs_warm_answer(int err, struct evutil_addrinfo *ai, void *arg)
+{
+    (void)err;
+    (void)arg;
+    if (ai != NULL)
+        evutil_freeaddrinfo(ai);
+}
+
 int vs_fetcher_new(const struct vs_fetch_cfg *cfg, struct vs_fetcher **out)
 {
     struct vs_fetcher *f;
@@ -761,6 +774,16 @@ int vs_fetcher_new(const struct vs_fetch_cfg *cfg, struct vs_fetcher **out)
     *out = NULL;
     if (cfg == NULL || cfg->base == NULL || cfg->dns == NULL || cfg->tls == NULL)
         return STI_EINVAL;
+    /* libevent asks the kernel once which address families the host has
+     * (AI_ADDRCONFIG: a netlink socket) and keeps the answer: ask now, while
+     * the process may still open such a socket (the verifier confines
+     * itself after this, bsp_sandbox). */
+    struct evutil_addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+    evdns_getaddrinfo(cfg->dns, "127.0.0.1", NULL, &hints, vs_warm_answer, NULL);
     f = calloc(1, sizeof *f);
     if (f == NULL)
         return STI_ENOMEM;
@@ -854,4 +877,51 @@ out:
     if (r != NULL)
         vs_req_free(r);
     return rc;
+}
+
+int vs_ports_parse(const char *list, unsigned ports[VS_MAX_PORTS])
+{
+    char buf[128], *save = NULL;
+    unsigned n = 0;
+    if (strlen(list) >= sizeof buf)
+        return STI_ECONFIG;
+    memset(ports, 0, VS_MAX_PORTS * sizeof *ports);
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *t = strtok_r(buf, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
+        char *end;
+        unsigned long p = strtoul(t, &end, 10);
+        if (*end || p == 0 || p > 65535 || n == VS_MAX_PORTS)
+            return STI_ECONFIG;
+        ports[n++] = (unsigned)p;
+    }
+    return n ? STI_OK : STI_ECONFIG;
+}
+
+int vs_tls_new(const char *ca_file, SSL_CTX **out)
+{
+    const char *file = ca_file ? ca_file : X509_get_default_cert_file();
+    SSL_CTX *tls = SSL_CTX_new(TLS_client_method());
+    if (tls == NULL || !SSL_CTX_set_min_proto_version(tls, TLS1_2_VERSION)) {
+        SSL_CTX_free(tls);
+        return STI_ENOMEM;
+    }
+    SSL_CTX_set_verify(tls, SSL_VERIFY_PEER, NULL);
+    /* The whole file now: a hashed folder would be read lazily. */
+    if (SSL_CTX_load_verify_file(tls, file) != 1) {
+        ERR_clear_error();
+        SSL_CTX_free(tls);
+        return STI_EIO;
+    }
+    *out = tls;
+    return STI_OK;
+}
+
+struct evdns_base *vs_dns_new(struct event_base *base)
+{
+    struct evdns_base *dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (dns == NULL) /* no resolv.conf: hosts file and addresses only */
+        dns = evdns_base_new(base, 0);
+    if (dns != NULL)
+        evdns_base_load_hosts(dns, NULL);
+    return dns;
 }

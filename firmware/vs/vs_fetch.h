@@ -75,6 +75,7 @@ struct vs_fetch_cfg {
     unsigned timeout_ms;          /* default 5000 */
     unsigned max_inflight;        /* fetches at once; beyond: STI_EBUSY; default 64 */
     int crl_http;                 /* allow http:// CRL distribution points */
+    int offline;                  /* never touch the network: fetches fail STI_EVFY_FETCH */
     unsigned ports[VS_MAX_PORTS]; /* allowed ports; all 0: 443 and 8443 */
 };
 
@@ -97,6 +98,8 @@ int vs_url_parse(const char *url, enum vs_kind kind, const struct vs_fetch_cfg *
 /* base, dns and tls are required (STI_EINVAL); the fetcher keeps a copy of
  * cfg with the defaults filled in and borrows the three. */
 int vs_fetcher_new(const struct vs_fetch_cfg *cfg, struct vs_fetcher **out);
+/* (vs_fetcher_new also lets libevent learn the host's address families
+ * now, so a process confined afterwards never needs a netlink socket.) */
 void vs_fetcher_free(struct vs_fetcher *f);
 struct event_base *vs_fetcher_base(const struct vs_fetcher *f);
 /* STI_OK: the callback will run (never before this returns). Otherwise it
@@ -106,6 +109,19 @@ int vs_fetch_get(struct vs_fetcher *f, const char *url, enum vs_kind kind, vs_fe
 /* Drops every fetch in flight started with this cb and arg; their
  * callbacks will not run. Returns how many were dropped. */
 unsigned vs_fetch_cancel(struct vs_fetcher *f, vs_fetch_cb cb, const void *arg);
+
+/* The pieces a fetcher is built from, set up before the process confines
+ * itself (the verifier, stisign verify):
+ *   vs_ports_parse  "443 8443" (spaces or commas) into ports[VS_MAX_PORTS]
+ *                   (STI_ECONFIG: not 1..VS_MAX_PORTS numbers in 1..65535)
+ *   vs_tls_new      a TLS 1.2+ client context that verifies its peer with
+ *                   the certificates of ca_file (NULL: the system's file),
+ *                   all read now: nothing is read lazily after a chroot
+ *   vs_dns_new      an evdns resolver with resolv.conf and the hosts file
+ *                   read now */
+int vs_ports_parse(const char *list, unsigned ports[VS_MAX_PORTS]);
+int vs_tls_new(const char *ca_file, SSL_CTX **out);
+struct evdns_base *vs_dns_new(struct event_base *base);
 
 /* PEM "CERTIFICATE" blocks only (whitespace between and around them, no
  * PEM headers), 1..VS_CHAIN_MAX of them, each DER consumed exactly by
