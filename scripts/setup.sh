@@ -4,6 +4,13 @@
 #   scripts/setup.sh [--bench]    (--bench adds the benchmark's plotting tools)
 set -euo pipefail
 
+# The unprivileged user the front and the verifier run as
+# (docs/architecture.md); a package would create it the same way.
+if [[ $(id -u) -eq 0 ]] && ! getent passwd _stisign >/dev/null; then
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    --user-group _stisign
+fi
+
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libssl-dev openssl libevent-dev libp11-dev libp11-kit-dev
       softhsm2 python3 procps libmbedtls-dev curl libseccomp-dev)

@@ -133,12 +133,27 @@
     SC_IF(openat, ARG_MASKED(2, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY)),                         \
         SC_IF(open, ARG_MASKED(1, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY))
 
-/* front: connections on the listening sockets it was given, the peer
- * check (SO_PEERCRED), socket options of accepted connections, evhttp's
+/* front: the I/O loop's own scheduling (loop_sched_batch: SCHED_BATCH for
+ * itself only, pid 0) and the CPUs it may bind workers to. */
+#define SC_SCHED                                                                                   \
+    SC(sched_getscheduler), SC_IF(sched_setscheduler, ARG_EQ(0, 0)), SC(sched_getaffinity)
+
+/* front: a client's groups come from the user database at accept
+ * (getgrouplist): glibc asks nscd, and systemd's module asks
+ * systemd-userdb, each over a non-blocking Unix socket, after resolving
+ * the links of its drop-in folders (readlinkat); the modules themselves
+ * are loaded before the filter goes on. */
+#define SC_USERDB                                                                                  \
+    SC_IF2(socket, ARG_EQ(0, AF_UNIX), ARG_EQ(1, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK)),     \
+        SC(readlinkat)
+
+/* front: connections on the listening sockets the parent bound (it
+ * listens on the RPC socket once it can serve), the peer check
+ * (SO_PEERCRED), socket options of accepted connections, evhttp's
  * half-close. No socket(): the front makes no connection of its own. */
 #define SC_ACCEPT                                                                                  \
-    SC(accept4), SC(accept), SC(getsockopt), SC(setsockopt), SC(getsockname), SC(getpeername),     \
-        SC(shutdown)
+    SC(accept4), SC(accept), SC(listen), SC(getsockopt), SC(setsockopt), SC(getsockname),          \
+        SC(getpeername), SC(shutdown)
 
 /* verifier: its own connections, IPv4 or IPv6 only: TCP to x5u and CRL
  * servers (non-blocking connect, then SO_ERROR) and UDP or TCP to DNS
@@ -167,9 +182,9 @@ static const struct bsp_sc sc_keys[] = {SC_PROCESS,     SC_LOAD_CODE,   SC_DESCR
                                         SC_TOKEN_FILES, SC_TOKEN_ADMIN, SC_SANITIZER};
 
 /* front: a loop over its listening sockets, accepted connections and TLS. */
-static const struct bsp_sc sc_front[] = {SC_PROCESS,   SC_MEMORY, SC_DESCRIPTORS,
-                                         SC_CHANNEL,   SC_SYSLOG, SC_LOOP,
-                                         SC_READ_ONLY, SC_ACCEPT, SC_SANITIZER};
+static const struct bsp_sc sc_front[] = {SC_PROCESS, SC_MEMORY, SC_DESCRIPTORS, SC_CHANNEL,
+                                         SC_SYSLOG,  SC_LOOP,   SC_SCHED,       SC_READ_ONLY,
+                                         SC_ACCEPT,  SC_USERDB, SC_SANITIZER};
 
 /* verifier: a loop over its own HTTPS and DNS connections. */
 static const struct bsp_sc sc_verifier[] = {SC_PROCESS,   SC_MEMORY,  SC_DESCRIPTORS,

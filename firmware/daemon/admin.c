@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
@@ -28,6 +29,7 @@
 #include "scope.h"
 #include "sti_err.h"
 #include "store.h"
+#include "wire.h"
 
 #define RECONCILE_TICK_MS 250
 #define RECONCILE_RETRY_TICKS 8 /* ask for the reload again every 2 s */
@@ -335,8 +337,9 @@ static int do_keygen(struct admin *a, struct job *j, FILE *out)
     pthread_mutex_lock(&a->mu);
     rc = store_put_key(a->store, j->name, role_name(j->role));
     pthread_mutex_unlock(&a->mu);
-    fprintf(out, "Key %s generated on the token (%s, P-256, sensitive, non-extractable, "
-                 "pair-wise check passed), id ",
+    fprintf(out,
+            "Key %s generated on the token (%s, P-256, sensitive, non-extractable, "
+            "pair-wise check passed), id ",
             j->name, role_name(j->role));
     for (size_t i = 0; i < idlen; i++)
         fprintf(out, "%02x", id[i]);
@@ -355,12 +358,6 @@ static int do_csr(struct admin *a, struct job *j, FILE *out)
     size_t pl = 0;
     int rc;
     scope_init(&sc);
-    if (a->env.cfg->worker_mode == POOL_THREAD && *a->env.pool) {
-        /* libp11 would C_Initialize/C_Finalize under the running workers. */
-        fprintf(out, "CSRs need worker_mode = process while signing.\n");
-        rc = STI_EHSM_UNAVAILABLE;
-        goto out;
-    }
     if ((rc = scope_parse_list(j->scope, &sc)) || sc.n == 0) {
         fprintf(out, "Scope: entries like range:12025550100/100 tn:12025550123 spc:1234\n");
         rc = rc ? rc : STI_ESCOPE_SYNTAX;
@@ -543,16 +540,6 @@ struct ca_pol {
     long days;
 };
 
-/* libp11 does C_Initialize/C_Finalize: not under running thread workers. */
-static int p11_guard(struct admin *a, FILE *out)
-{
-    if (a->env.cfg->worker_mode == POOL_THREAD && *a->env.pool) {
-        fprintf(out, "Delegate CA work needs worker_mode = process while signing.\n");
-        return STI_EHSM_UNAVAILABLE;
-    }
-    return STI_OK;
-}
-
 /* Opens the token (libp11) and the private key labelled label. */
 static int ca_p11_key(struct admin *a, const char *label, struct hsm_p11 **p, EVP_PKEY **pk,
                       FILE *out)
@@ -562,7 +549,7 @@ static int ca_p11_key(struct admin *a, const char *label, struct hsm_p11 **p, EV
     char pin[HSM_PIN_MAX + 2];
     size_t pl = 0;
     int rc;
-    if ((rc = p11_guard(a, out)) || (rc = hsm_key_sel_parse(label, &ks)))
+    if ((rc = hsm_key_sel_parse(label, &ks)))
         return rc;
     if (!*p) {
         rc = token_login_info(a, &tok, pin, sizeof pin, &pl, out);
@@ -603,8 +590,7 @@ static int ca_put(struct admin *a, const char *name, const char *text, size_t n)
 }
 
 /* The stored CA: its key on the token and its certificate + chain. */
-static int ca_open(struct admin *a, struct hsm_p11 **p, EVP_PKEY **pk, struct pki_ca *ca,
-                   FILE *out)
+static int ca_open(struct admin *a, struct hsm_p11 **p, EVP_PKEY **pk, struct pki_ca *ca, FILE *out)
 {
     char *label = NULL, path[700];
     size_t n = 0;
@@ -653,8 +639,8 @@ static int ca_ledger(struct admin *a, char *path, size_t cap)
 
 /* Issues from a request and records it; a certificate whose ledger line is
  * not on disk is never released. j->x5u receives the serial for the audit. */
-static int ca_issue_record(struct admin *a, struct job *j, const struct pki_ca *ca,
-                           const char *csr, size_t n, X509 **cert, FILE *out)
+static int ca_issue_record(struct admin *a, struct job *j, const struct pki_ca *ca, const char *csr,
+                           size_t n, X509 **cert, FILE *out)
 {
     struct ca_pol cp;
     struct pki_issue_policy pol;
@@ -790,8 +776,7 @@ static int do_ca_cert(struct admin *a, struct job *j, FILE *out)
     /* The key label first: ca.pem is the commit point (a power cut between
      * the two leaves a key label the old certificate does not match, which
      * ca commands report; repeat ca certificate). */
-    if ((rc = ca_put(a, "key", j->key, strlen(j->key))) ||
-        (rc = ca_put(a, "ca.pem", text, len)))
+    if ((rc = ca_put(a, "key", j->key, strlen(j->key))) || (rc = ca_put(a, "ca.pem", text, len)))
         goto out;
     pki_cert_times(ca.cert, &t0, &t1);
     fmt_time(t0, nb, sizeof nb);
@@ -800,8 +785,9 @@ static int do_ca_cert(struct admin *a, struct job *j, FILE *out)
     fprintf(out, "Delegate CA %s\n  key      %s\n  valid    %s .. %s\n", buf, j->key, nb, na);
     if (scope_format(&ca.scope, buf, sizeof buf) == STI_OK)
         fprintf(out, "  scope    %s\n", buf);
-    fprintf(out, "  chain    %d certificate(s) above it\nStored. Next: ca policy oid OID crl "
-                 "URI [days N].\n",
+    fprintf(out,
+            "  chain    %d certificate(s) above it\nStored. Next: ca policy oid OID crl "
+            "URI [days N].\n",
             sk_X509_num(above));
 out:
     free(text);
@@ -833,8 +819,9 @@ static int do_ca_policy(struct admin *a, struct job *j, FILE *out)
     int n = snprintf(text, sizeof text, "oid=%s\ncrl=%s\ndays=%ld\n", j->subject, j->scope, days);
     int rc = ca_put(a, "policy", text, (size_t)n);
     if (rc == STI_OK)
-        fprintf(out, "Issuance policy: policy %s, CRL %s, %ld day(s) (clipped to the CA's "
-                     "validity).\n",
+        fprintf(out,
+                "Issuance policy: policy %s, CRL %s, %ld day(s) (clipped to the CA's "
+                "validity).\n",
                 j->subject, j->scope, days);
     return rc;
 }
@@ -920,8 +907,9 @@ static int do_ca_self_issue(struct admin *a, struct job *j, FILE *out)
     if (rc)
         goto out;
     fputs(text, out);
-    fprintf(out, "Issued %s; chain (leaf, Delegate CA, above) stored as credential %s, pending.\n"
-                 "Publish the chain above at its URL, then: credential x5u %s https://...\n",
+    fprintf(out,
+            "Issued %s; chain (leaf, Delegate CA, above) stored as credential %s, pending.\n"
+            "Publish the chain above at its URL, then: credential x5u %s https://...\n",
             j->x5u, j->key, j->key);
 out:
     free(text);
@@ -970,7 +958,6 @@ static int do_ca_crl(struct admin *a, struct job *j, FILE *out)
     struct pki_ledger l;
     char ledger[700], *pem = NULL;
     int rc;
-    (void)j;
     memset(&ca, 0, sizeof ca);
     pki_ledger_init(&l);
     if ((rc = ca_ledger(a, ledger, sizeof ledger)) || (rc = pki_ledger_load(ledger, &l))) {
@@ -980,6 +967,13 @@ static int do_ca_crl(struct admin *a, struct job *j, FILE *out)
     if ((rc = ca_open(a, &p, &pk, &ca, out)) ||
         (rc = pki_ca_crl(&ca, &l, time(NULL), CA_CRL_DAYS, &pem)))
         goto out;
+    /* Kept in the store too: the verifier checks this CA's certificates
+     * against it without a fetch (docs/verify.md, Revocation). */
+    if ((rc = ca_put(a, "crl", pem, strlen(pem))) != STI_OK) {
+        fprintf(out, "The CRL could not be stored.\n");
+        goto out;
+    }
+    j->reload = 1; /* a new verifier process reads it */
     fputs(pem, out);
 out:
     free(pem);
@@ -1026,7 +1020,9 @@ static int do_ca_show(struct admin *a, struct job *j, FILE *out)
     fmt_time(t1, na, sizeof na);
     time_t now = time(NULL);
     fprintf(out, "  valid      %s .. %s%s\n", nb, na,
-            now > t1 ? " (EXPIRED)" : now < t0 ? " (NOT YET VALID)" : "");
+            now > t1   ? " (EXPIRED)"
+            : now < t0 ? " (NOT YET VALID)"
+                       : "");
     if (pki_cert_scope(cert, &sc) == STI_OK && scope_format(&sc, buf, sizeof buf) == STI_OK)
         fprintf(out, "  scope      %s\n", buf);
     fprintf(out, "  chain      %d certificate(s) above it\n", sk_X509_num(chain) - 1);
@@ -1130,7 +1126,8 @@ static int do_update_install(struct admin *a, struct job *j, FILE *out)
         if (urc == BSP_UPD_EBUSY && s.s.trial)
             fprintf(out, "To keep the running trial image: update confirm.\n");
         fprintf(out, "The update slots are unchanged.\n");
-        snprintf(j->audit_res, sizeof j->audit_res, "refused %s %d: %s", bsp_update_rc_name(urc), urc, why);
+        snprintf(j->audit_res, sizeof j->audit_res, "refused %s %d: %s", bsp_update_rc_name(urc),
+                 urc, why);
         return STI_EUPDATE;
     }
     if (why[0] >= 'a' && why[0] <= 'z')
@@ -1323,28 +1320,43 @@ static void *admin_main(void *arg)
 
 /* ---- loop side ---- */
 
+static const struct ctl_cred_state *view_cred(const struct admin_view *v, const char *name)
+{
+    for (unsigned k = 0; v->health && k < v->health->ncreds; k++)
+        if (strcmp(v->health->cred[k].name, name) == 0)
+            return &v->health->cred[k];
+    return NULL;
+}
+
+/* The front signs with what the store says: it runs the configuration the
+ * parent sent last, and every stored credential with an x5u is in use
+ * with that x5u and its key bound (an import: with this very leaf). */
 static int in_sync(struct admin *a, const struct job *j)
 {
     struct store_state st;
-    const struct cred_table *t = *a->env.creds;
+    struct admin_view v;
+    a->env.view(a->env.view_arg, &v);
+    if (!v.health || v.health->gen != v.gen)
+        return 0;
     state_copy(a, &st);
     for (size_t i = 0; i < st.ncred; i++) {
         if (!st.cred[i].x5u[0])
             continue;
-        const struct cred *c = NULL;
-        for (size_t k = 0; t && k < t->n; k++)
-            if (strcmp(t->c[k].name, st.cred[i].name) == 0)
-                c = &t->c[k];
+        const struct ctl_cred_state *c = view_cred(&v, st.cred[i].name);
         if (!c || strcmp(c->x5u, st.cred[i].x5u) != 0 || !c->bound)
             return 0;
-        if (j->want_leaf && strcmp(j->name, c->name) == 0 &&
-            X509_cmp(j->want_leaf, sk_X509_value(c->chain, 0)) != 0)
-            return 0;
-    }
-    if (j->kind == J_RETIRE)
-        for (size_t k = 0; t && k < t->n; k++)
-            if (strcmp(t->c[k].name, j->name) == 0)
+        if (j->want_leaf && strcmp(j->name, c->name) == 0) {
+            unsigned char md[32], *der = NULL;
+            int dl = i2d_X509(j->want_leaf, &der);
+            int same = dl > 0 && EVP_Digest(der, (size_t)dl, md, NULL, EVP_sha256(), NULL) &&
+                       memcmp(md, c->leaf_sha256, 32) == 0;
+            OPENSSL_free(der);
+            if (!same)
                 return 0;
+        }
+    }
+    if (j->kind == J_RETIRE && view_cred(&v, j->name))
+        return 0;
     return 1;
 }
 
@@ -1497,45 +1509,55 @@ static const char *cred_state_name(int s)
 static void show_status(struct admin *a, FILE *out)
 {
     struct store_state st;
-    struct svc_counters cnt;
-    struct pool_stats ps;
-    const struct cred_table *t = *a->env.creds;
+    struct admin_view v;
     time_t now = time(NULL);
     char ts[32];
     size_t pending = 0;
+    a->env.view(a->env.view_arg, &v);
+    const struct ctl_health *h = v.health;
+    const struct cred_table *t = v.creds;
     state_copy(a, &st);
-    svc_counters(a->env.svc, &cnt);
     fmt_time(now, ts, sizeof ts);
     fprintf(out, "Clock:        %s\n", ts);
     fprintf(out, "Token:        %s%s\n", a->env.cfg->token[0] ? a->env.cfg->token : "(none)",
             st.has_pin ? ", PIN stored" : ", no PIN stored");
-    if (*a->env.pool) {
-        pool_stats(*a->env.pool, &ps);
-        fprintf(out, "HSM workers:  %u of %u ready, %llu respawn(s), last error %s\n", ps.ready,
-                ps.workers, (unsigned long long)ps.respawns,
-                ps.last_error ? sti_errname(ps.last_error) : "none");
+    if (!h) {
+        fprintf(out, "Front:        not reporting (starting or restarting)\n");
+    } else if (h->have_pool) {
+        fprintf(out, "HSM workers:  %u of %u ready, %llu restart(s), last error %s\n", h->ready,
+                h->workers, (unsigned long long)h->worker_deaths,
+                h->last_error ? sti_errname(h->last_error) : "none");
     } else {
         fprintf(out, "HSM workers:  none (not provisioned)\n");
     }
-    char why[200] = "";
-    int hs = svc_health_state(a->env.svc, why, sizeof why);
-    fprintf(out, "Health:       %s%s%s\n", hs == 0 ? "ready" : hs == 1 ? "degraded" : "down",
-            why[0] ? ": " : "", why);
-    fprintf(out, "Self-test:    %s\n", !*a->env.pool              ? "not run (no token session)"
-                                     : strstr(why, "self-test") ? "FAILED (see Health)"
-                                                                : "passed");
-    fprintf(out, "Counters:     %llu signed, %llu failed, %u in flight\n",
-            (unsigned long long)cnt.signed_ok, (unsigned long long)cnt.failed, cnt.in_flight);
-    fprintf(out, "Credentials:  %zu in use\n", t ? t->n : 0);
+    if (h) {
+        fprintf(out, "Health:       %s%s%s\n",
+                h->state == 0   ? "ready"
+                : h->state == 1 ? "degraded"
+                                : "down",
+                h->reason[0] ? ": " : "", h->reason);
+        fprintf(out, "Self-test:    %s\n",
+                !h->have_pool      ? "not run (no token session)"
+                : h->selftest == 1 ? "passed"
+                : h->selftest == 2 ? "FAILED (see Health)"
+                : h->selftest == 3 ? "running"
+                                   : "not run (no token session)");
+        fprintf(out, "Counters:     %llu signed, %llu failed, %u in flight\n",
+                (unsigned long long)h->signed_ok, (unsigned long long)h->failed, h->in_flight);
+    }
+    fprintf(out, "Credentials:  %u in use\n", h ? h->ncreds : 0);
     for (size_t i = 0; t && i < t->n; i++) {
         const struct cred *c = &t->c[i];
+        const struct ctl_cred_state *u = view_cred(&v, c->name);
+        if (!u)
+            continue;
         char na[32];
         fmt_time(c->not_after, na, sizeof na);
         long days = (long)((c->not_after - now) / 86400);
         fprintf(out, "  %-16s %s%s, until %s (%ld day(s)), %llu signed\n", c->name,
-                cred_state_name(cred_state(c, now)), c->bound ? "" : " (key not bound)", na, days,
-                (unsigned long long)c->signed_ok);
-        fprintf(out, "  %-16s scope %s\n  %-16s x5u %s\n", "", c->scope_text, "", c->x5u);
+                cred_state_name(u->state), u->bound ? "" : " (key not bound)", na, days,
+                (unsigned long long)u->signed_ok);
+        fprintf(out, "  %-16s scope %s\n  %-16s x5u %s\n", "", c->scope_text, "", u->x5u);
     }
     for (size_t i = 0; i < st.ncred; i++)
         pending += !st.cred[i].x5u[0];
@@ -1546,8 +1568,10 @@ static void show_status(struct admin *a, FILE *out)
 static void show_creds(struct admin *a, FILE *out)
 {
     struct store_state st;
-    const struct cred_table *t = *a->env.creds;
+    struct admin_view v;
     time_t now = time(NULL);
+    a->env.view(a->env.view_arg, &v);
+    const struct cred_table *t = v.creds;
     state_copy(a, &st);
     if (st.ncred == 0)
         fprintf(out, "No credentials in the store.\n");
@@ -1557,15 +1581,16 @@ static void show_creds(struct admin *a, FILE *out)
         for (size_t k = 0; t && k < t->n; k++)
             if (strcmp(t->c[k].name, sc->name) == 0)
                 c = &t->c[k];
+        const struct ctl_cred_state *u = view_cred(&v, sc->name);
         fprintf(out, "credential %s\n  key      %s\n  chain    %s\n  x5u      %s\n", sc->name,
                 sc->key, sc->chain, sc->x5u[0] ? sc->x5u : "(pending: credential x5u)");
-        if (c) {
+        if (c && u) {
             char nb[32], na[32];
             fmt_time(c->not_before, nb, sizeof nb);
             fmt_time(c->not_after, na, sizeof na);
             fprintf(out, "  subject  %s\n  valid    %s .. %s (%s)\n  scope    %s\n  in use   %s\n",
                     c->subject, nb, na, cred_state_name(cred_state(c, now)), c->scope_text,
-                    c->bound ? "yes" : "no (key not bound)");
+                    u->bound ? "yes" : "no (key not bound)");
         } else {
             fprintf(out, "  in use   no\n");
         }
@@ -1734,8 +1759,7 @@ static void op_ca_paste(void *arg, enum job_kind kind, const char *key, const ch
     submit(arg, j);
 }
 
-static void op_ca_cert(void *arg, const char *key, const char *pem, size_t n,
-                       struct cli_done done)
+static void op_ca_cert(void *arg, const char *key, const char *pem, size_t n, struct cli_done done)
 {
     op_ca_paste(arg, J_CA_CERT, key, pem, n, done);
 }
@@ -1805,10 +1829,15 @@ static void op_update_install(void *arg, const char *path, struct cli_done done)
 static void op_update_confirm(void *arg, struct cli_done done)
 {
     struct admin *a = arg;
+    struct admin_view v;
     struct job *j = job_new(J_UPD_CONFIRM, done);
-    /* The health state is the loop's: read here, reported by the job. */
-    if (j)
-        j->health = svc_health_state(a->env.svc, j->subject, sizeof j->subject);
+    /* The health is the front's last report: read here, used by the job. */
+    a->env.view(a->env.view_arg, &v);
+    if (j) {
+        j->health = v.health ? v.health->state : WIRE_STATE_DOWN;
+        snprintf(j->subject, sizeof j->subject, "%s",
+                 v.health ? v.health->reason : "the front is not reporting");
+    }
     submit(a, j);
 }
 

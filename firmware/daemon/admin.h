@@ -20,8 +20,11 @@
  *   Reads the console device, feeds cli_input, buffers output (bounded:
  *   output nobody reads is dropped beyond 1 MiB), drives the idle timer.
  *
+ * The console runs in the parent (docs/architecture.md); what it shows of
+ * the signing side comes from the front's health reports (admin_view).
+ *
  * Conventions: everything here except the admin thread's work runs on the
- * daemon's loop thread. The env pointers stay valid until admin_free.
+ * parent's loop thread. The env pointers stay valid until admin_free.
  */
 #ifndef STI_ADMIN_H
 #define STI_ADMIN_H
@@ -31,15 +34,20 @@
 #include "cli.h"
 #include "config.h"
 #include "cred.h"
-#include "pool.h"
-#include "service.h"
+#include "ctlproto.h"
+
+/* What the console shows of the running daemon: the parent's view. */
+struct admin_view {
+    const struct cred_table *creds;  /* the configuration the parent last sent */
+    uint32_t gen;                    /* its generation */
+    const struct ctl_health *health; /* the front's last report, NULL if none */
+};
 
 struct admin_env {
     struct event_base *base;
-    const struct cfg *cfg;     /* the daemon's configuration (module, store_dir, mode) */
-    struct cred_table **creds; /* the table in use; changes on reload */
-    struct pool **pool;        /* the pool in use, NULL when not signing */
-    struct svc *svc;
+    const struct cfg *cfg; /* the daemon's configuration (module, store_dir) */
+    void (*view)(void *arg, struct admin_view *out);
+    void *view_arg;
     void (*request_reload)(void); /* daemon_request_reload */
 };
 
@@ -54,9 +62,6 @@ void admin_free(struct admin *a);
 void admin_cli_ops(struct admin *a, struct cli_ops *ops);
 
 struct console_io;
-
-/* Defined in stisignd.c: the same reload SIGHUP starts. */
-void daemon_request_reload(void);
 
 int console_start(struct event_base *base, const struct cfg *cfg, struct admin *a,
                   struct console_io **out);

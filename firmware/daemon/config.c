@@ -24,7 +24,10 @@ struct cfg_key {
     unsigned long min, max;
 };
 
-#define K(n, t, f, lo, hi) {n, t, offsetof(struct cfg, f), sizeof(((struct cfg *)0)->f), lo, hi}
+#define K(n, t, f, lo, hi)                                                                         \
+    {                                                                                              \
+        n, t, offsetof(struct cfg, f), sizeof(((struct cfg *)0)->f), lo, hi                        \
+    }
 static const struct cfg_key cfg_keys[] = {
     K("socket", CT_PATH, socket, 0, 0),
     K("socket_mode", CT_MODE, socket_mode, 0, 0777),
@@ -38,7 +41,7 @@ static const struct cfg_key cfg_keys[] = {
     K("console_path", CT_PATH, console_path, 0, 0),
     K("console_idle_s", CT_UINT, console_idle_s, 10, 86400),
     K("workers", CT_UINT, workers, 1, 256),
-    K("worker_mode", CT_WMODE, worker_mode, 0, 0),
+    K("worker_mode", CT_WMODE, workers, 0, 0),
     K("worker_window", CT_UINT, window, 1, 4096),
     K("worker_affinity", CT_BOOL, worker_affinity, 0, 0),
     K("loop_sched_batch", CT_BOOL, loop_sched_batch, 0, 0),
@@ -57,6 +60,23 @@ static const struct cfg_key cfg_keys[] = {
     K("verify_fetch", CT_BOOL, verify_fetch, 0, 0),
     K("verify_spc_policy", CT_STR, verify_spc_policy, 0, 0),
     K("verify_threads", CT_UINT, verify_threads, 1, 16),
+    K("verify_crl", CT_STR, verify_crl, 0, 0),
+    K("verify_crl_http", CT_BOOL, verify_crl_http, 0, 0),
+    K("verify_fetch_ports", CT_STR, verify_ports, 0, 0),
+    K("verify_fetch_timeout_ms", CT_UINT, verify_timeout_ms, 100, 60000),
+    K("verify_fetch_max_head", CT_UINT, verify_max_head, 1024, 1u << 20),
+    K("verify_fetch_max_body", CT_UINT, verify_max_body, 1024, 1u << 24),
+    K("verify_fetch_max_crl_body", CT_UINT, verify_max_crl_body, 1024, 1u << 26),
+    K("verify_fetch_max_inflight", CT_UINT, verify_max_inflight, 1, 4096),
+    K("verify_cache_max_entries", CT_UINT, verify_cache_entries, 1, 1u << 20),
+    K("verify_cache_max_bytes", CT_UINT, verify_cache_bytes, 65536, 1u << 30),
+    K("verify_cache_ttl_min", CT_UINT, verify_ttl_min, 1, 86400 * 30),
+    K("verify_cache_ttl_max", CT_UINT, verify_ttl_max, 1, 86400 * 30),
+    K("verify_cache_ttl_default", CT_UINT, verify_ttl_default, 1, 86400 * 30),
+    K("verify_cache_neg_ttl", CT_UINT, verify_neg_ttl, 1, 86400),
+    K("verify_max_pending", CT_UINT, verify_max_pending, 1, 65536),
+    K("user", CT_STR, user, 0, 0),
+    K("sandbox_root", CT_PATH, sandbox_root, 0, 0),
     K("iat_max_future_s", CT_UINT, iat_future_s, 0, 300),
     K("allow_uid", CT_STR, allow_uid, 0, 0),
     K("allow_gid", CT_STR, allow_gid, 0, 0),
@@ -77,7 +97,10 @@ static const struct cfg_key cfg_keys[] = {
 };
 #undef K
 
-#define CK(n, f) {n, CT_STR, offsetof(struct cfg_cred, f), sizeof(((struct cfg_cred *)0)->f), 0, 0}
+#define CK(n, f)                                                                                   \
+    {                                                                                              \
+        n, CT_STR, offsetof(struct cfg_cred, f), sizeof(((struct cfg_cred *)0)->f), 0, 0           \
+    }
 static const struct cfg_key cred_keys[] = {
     CK("key", key),
     {"chain", CT_PATH, offsetof(struct cfg_cred, chain), sizeof(((struct cfg_cred *)0)->chain), 0,
@@ -136,7 +159,6 @@ void cfg_defaults(struct cfg *c)
     c->socket_mode = 0660;
     snprintf(c->module, sizeof c->module, "/usr/lib/softhsm/libsofthsm2.so");
     c->workers = 2;
-    c->worker_mode = POOL_PROCESS;
     c->window = 64;
     c->worker_affinity = 1;
     c->loop_sched_batch = 1;
@@ -151,6 +173,22 @@ void cfg_defaults(struct cfg *c)
     c->verify_fetch = 1;
     snprintf(c->verify_spc_policy, sizeof c->verify_spc_policy, "deny");
     c->verify_threads = 2;
+    snprintf(c->verify_crl, sizeof c->verify_crl, "prefer");
+    snprintf(c->verify_ports, sizeof c->verify_ports, "443 8443");
+    c->verify_cache_entries = 1024;
+    c->verify_cache_bytes = 16u << 20;
+    c->verify_max_head = 8192;
+    c->verify_max_body = 65536;
+    c->verify_max_crl_body = 1u << 20;
+    c->verify_max_inflight = 64;
+    c->verify_ttl_min = 60;
+    c->verify_ttl_max = 86400;
+    c->verify_ttl_default = 3600;
+    c->verify_neg_ttl = 30;
+    c->verify_timeout_ms = 5000;
+    c->verify_max_pending = 256;
+    snprintf(c->user, sizeof c->user, "_stisign");
+    snprintf(c->sandbox_root, sizeof c->sandbox_root, "/run/stisign/empty");
     c->iat_future_s = 2;
     snprintf(c->log_level, sizeof c->log_level, "info");
     /* Off by default: one mbedTLS verify costs ~37 token signatures of CPU
@@ -163,8 +201,8 @@ void cfg_defaults(struct cfg *c)
     c->sandbox = BSP_SANDBOX_ENFORCE;
 }
 
-__attribute__((format(printf, 5, 6))) static void cfg_err(char *err, size_t errlen, const char *path,
-                                                          int line, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+cfg_err(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
 {
     char what[256];
     va_list ap;
@@ -230,12 +268,11 @@ static int cfg_set(const struct cfg_key *k, void *base, const char *cfgpath, con
         *(mode_t *)dst = (mode_t)n;
         return 0;
     case CT_WMODE:
-        if (strcmp(v, "process") == 0)
-            *(enum pool_mode *)dst = POOL_PROCESS;
-        else if (strcmp(v, "thread") == 0)
-            *(enum pool_mode *)dst = POOL_THREAD;
-        else {
-            *why = "must be process or thread";
+        /* Thread workers would put the token session in the process that
+         * parses network bytes: only processes remain. */
+        if (strcmp(v, "process") != 0) {
+            *why = "must be process (thread workers were removed: the front never loads the "
+                   "token)";
             return -1;
         }
         return 0;
@@ -262,17 +299,45 @@ static int cfg_set(const struct cfg_key *k, void *base, const char *cfgpath, con
     return -1;
 }
 
+/* verify_pin = URL FILE; FILE relative to the configuration's folder. */
+static int cfg_pin_parse(struct cfg *c, const char *cfgpath, const char *val)
+{
+    char url[PP_X5U_MAX + 2], file[CFG_PATH_MAX];
+    const char *why = "";
+    if (c->nverify_pin == CFG_MAX_PINS || sscanf(val, "%513s %511s", url, file) != 2 ||
+        strlen(url) > PP_X5U_MAX || pp_x5u_check_flags(url, PP_X5U_QUERY_OK) != STI_OK)
+        return -1;
+    struct cfg_pin *p = &c->verify_pin[c->nverify_pin];
+    static const struct cfg_key pin_path = {"verify_pin",
+                                            CT_PATH,
+                                            offsetof(struct cfg_pin, path),
+                                            sizeof(((struct cfg_pin *)0)->path),
+                                            0,
+                                            0};
+    if (cfg_set(&pin_path, p, cfgpath, file, &why) != 0)
+        return -1;
+    snprintf(p->url, sizeof p->url, "%s", url);
+    c->nverify_pin++;
+    return 0;
+}
+
 /* One file: the main configuration, or (restricted) the store's
  * appliance.conf, which may only set token, pin_file and credentials. */
-static int cfg_parse(const char *path, struct cfg *c, int restricted, char *err, size_t errlen)
+static int cfg_parse(const struct cfg_files *fs, const char *path, struct cfg *c, int restricted,
+                     char *err, size_t errlen)
 {
     char line[2048];
     int lineno = 0, rc = STI_ECONFIG;
     struct cfg_cred *cur = NULL;
     struct cfg_peer *peer = NULL;
-    FILE *f = fopen(path, "r");
+    const struct cfg_file *mem = fs ? cfg_files_find(fs, path) : NULL;
+    /* An empty file has nothing to read: a newline reads the same. */
+    FILE *f = !fs    ? fopen(path, "r")
+              : !mem ? NULL
+                     : fmemopen(mem->len ? mem->data : (char *)"\n", mem->len ? mem->len : 1, "r");
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path,
+                 fs && !mem ? "not sent by the parent" : strerror(errno));
         return STI_ECONFIG;
     }
     while (fgets(line, sizeof line, f)) {
@@ -333,6 +398,14 @@ static int cfg_parse(const char *path, struct cfg *c, int restricted, char *err,
         }
         *eq = '\0';
         char *key = cfg_trim(s), *val = cfg_trim(eq + 1);
+        if (!cur && !peer && !restricted && strcmp(key, "verify_pin") == 0) {
+            if (cfg_pin_parse(c, path, val) != 0) {
+                cfg_err(err, errlen, path, lineno,
+                        "verify_pin: expected URL FILE (https x5u, at most %d pins)", CFG_MAX_PINS);
+                goto out;
+            }
+            continue;
+        }
         int is_uid = strcmp(key, "uid") == 0 || strcmp(key, "user") == 0;
         int is_gid = strcmp(key, "gid") == 0 || strcmp(key, "group") == 0;
         if (peer && (is_uid || is_gid)) {
@@ -360,7 +433,9 @@ static int cfg_parse(const char *path, struct cfg *c, int restricted, char *err,
             k = NULL;
         if (!k) {
             cfg_err(err, errlen, path, lineno, "unknown key '%s'%s", key,
-                    cur ? " in a credential section" : peer ? " in a peer section" : "");
+                    cur    ? " in a credential section"
+                    : peer ? " in a peer section"
+                           : "");
             goto out;
         }
         const char *why = "";
@@ -400,15 +475,17 @@ out:
     return rc;
 }
 
-int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
+static int cfg_load_from(const struct cfg_files *fs, const char *path, struct cfg *c, char *err,
+                         size_t errlen)
 {
-    int rc = cfg_parse(path, c, 0, err, errlen);
+    int rc = cfg_parse(fs, path, c, 0, err, errlen);
     if (rc)
         return rc;
     if (c->store_dir[0]) {
         char app[CFG_PATH_MAX + 32];
         snprintf(app, sizeof app, "%s/appliance.conf", c->store_dir);
-        if (access(app, F_OK) == 0 && (rc = cfg_parse(app, c, 1, err, errlen)))
+        int there = fs ? cfg_files_find(fs, app) != NULL : access(app, F_OK) == 0;
+        if (there && (rc = cfg_parse(fs, app, c, 1, err, errlen)))
             return rc;
         if (!c->pin_file[0] &&
             snprintf(c->pin_file, sizeof c->pin_file, "%.*s/pin", (int)sizeof c->pin_file - 5,
@@ -422,4 +499,111 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
         return STI_ECONFIG;
     }
     return STI_OK;
+}
+
+int cfg_load(const char *path, struct cfg *c, char *err, size_t errlen)
+{
+    return cfg_load_from(NULL, path, c, err, errlen);
+}
+
+int cfg_load_files(const struct cfg_files *fs, const char *path, struct cfg *c, char *err,
+                   size_t errlen)
+{
+    return cfg_load_from(fs, path, c, err, errlen);
+}
+
+int cfg_files_add(struct cfg_files *fs, const char *path, const void *data, size_t len)
+{
+    if (fs->n == CFG_FILES_MAX || len > CFG_FILE_MAX || strlen(path) >= CFG_PATH_MAX)
+        return STI_ETOOMANY;
+    if (cfg_files_find(fs, path))
+        return STI_EEXISTS;
+    struct cfg_file *f = &fs->f[fs->n];
+    f->data = malloc(len ? len : 1);
+    if (!f->data)
+        return STI_ENOMEM;
+    memcpy(f->data, data, len);
+    f->len = len;
+    snprintf(f->path, sizeof f->path, "%s", path);
+    fs->n++;
+    return STI_OK;
+}
+
+const struct cfg_file *cfg_files_find(const struct cfg_files *fs, const char *path)
+{
+    for (unsigned i = 0; i < fs->n; i++)
+        if (strcmp(fs->f[i].path, path) == 0)
+            return &fs->f[i];
+    return NULL;
+}
+
+void cfg_files_free(struct cfg_files *fs)
+{
+    for (unsigned i = 0; i < fs->n; i++)
+        free(fs->f[i].data);
+    fs->n = 0;
+}
+
+int cfg_read(const struct cfg_files *fs, const char *path, char **data, size_t *len)
+{
+    if (fs) {
+        const struct cfg_file *f = cfg_files_find(fs, path);
+        if (!f)
+            return STI_ENOTFOUND;
+        *data = malloc(f->len + 1);
+        if (!*data)
+            return STI_ENOMEM;
+        memcpy(*data, f->data, f->len);
+        (*data)[f->len] = '\0';
+        *len = f->len;
+        return STI_OK;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return errno == ENOENT ? STI_ENOTFOUND : STI_EIO;
+    char *buf = malloc(CFG_FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, CFG_FILE_MAX + 1, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad || n > CFG_FILE_MAX) {
+        free(buf);
+        return !buf ? STI_ENOMEM : bad ? STI_EIO : STI_ETOOLONG;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return STI_OK;
+}
+
+/* One file into the set; a file that is not there is not an error (the
+ * reader of the set will say what is missing). */
+static int cfg_files_take(struct cfg_files *fs, const char *path, char *err, size_t errlen)
+{
+    char *data = NULL;
+    size_t n = 0;
+    if (cfg_files_find(fs, path))
+        return STI_OK;
+    int rc = cfg_read(NULL, path, &data, &n);
+    if (rc == STI_ENOTFOUND)
+        return STI_OK;
+    if (rc == STI_OK)
+        rc = cfg_files_add(fs, path, data, n);
+    free(data);
+    if (rc)
+        snprintf(err, errlen, "%s: %s", path, sti_strerror(rc));
+    return rc;
+}
+
+int cfg_files_collect(const char *path, const struct cfg *c, struct cfg_files *fs, char *err,
+                      size_t errlen)
+{
+    char app[CFG_PATH_MAX + 32];
+    int rc = cfg_files_take(fs, path, err, errlen);
+    if (rc == STI_OK && c->store_dir[0]) {
+        snprintf(app, sizeof app, "%s/appliance.conf", c->store_dir);
+        rc = cfg_files_take(fs, app, err, errlen);
+    }
+    for (unsigned i = 0; rc == STI_OK && i < c->ncred; i++)
+        rc = cfg_files_take(fs, c->cred[i].chain, err, errlen);
+    return rc;
 }

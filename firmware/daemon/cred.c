@@ -2,14 +2,18 @@
 #include "cred.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pki.h"
 #include "sti_err.h"
 #include "wire.h"
 
-static int cred_load_one(struct cred *c, const struct cfg_cred *cc, char *err, size_t errlen)
+static int cred_load_one(struct cred *c, const struct cfg_cred *cc, const struct cfg_files *fs,
+                         char *err, size_t errlen)
 {
+    char *pem = NULL;
+    size_t n = 0;
     int rc;
     snprintf(c->name, sizeof c->name, "%s", cc->name);
     snprintf(c->x5u, sizeof c->x5u, "%s", cc->x5u);
@@ -22,8 +26,10 @@ static int cred_load_one(struct cred *c, const struct cfg_cred *cc, char *err, s
         snprintf(err, errlen, "credential %s: key %s: %s", c->name, cc->key, sti_strerror(rc));
         return rc;
     }
-    if ((rc = pki_chain_load(cc->chain, &c->chain)) ||
-        (rc = pki_chain_check_order(c->chain))) {
+    if ((rc = cfg_read(fs, cc->chain, &pem, &n)) == STI_OK)
+        rc = pki_chain_parse(pem, n, &c->chain);
+    free(pem);
+    if (rc || (rc = pki_chain_check_order(c->chain))) {
         snprintf(err, errlen, "credential %s: chain %s: %s", c->name, cc->chain, sti_strerror(rc));
         return rc;
     }
@@ -51,11 +57,17 @@ static int cred_load_one(struct cred *c, const struct cfg_cred *cc, char *err, s
 
 int cred_load(struct cred_table *t, const struct cfg *cfg, char *err, size_t errlen)
 {
+    return cred_load_files(t, cfg, NULL, err, errlen);
+}
+
+int cred_load_files(struct cred_table *t, const struct cfg *cfg, const struct cfg_files *fs,
+                    char *err, size_t errlen)
+{
     memset(t, 0, sizeof *t);
     for (unsigned i = 0; i < cfg->ncred; i++) {
         struct cred *c = &t->c[t->n++];
         c->key_idx = (uint16_t)i;
-        int rc = cred_load_one(c, &cfg->cred[i], err, errlen);
+        int rc = cred_load_one(c, &cfg->cred[i], fs, err, errlen);
         if (rc) {
             cred_free(t);
             return rc;

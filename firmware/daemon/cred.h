@@ -27,7 +27,7 @@ struct cred {
     char scope_text[1024];
     char subject[256];
     time_t not_before, not_after;
-    STACK_OF(X509) *chain;
+    STACK_OF(X509) * chain;
     struct hsm_key_sel key;
     uint16_t key_idx;
     int bound; /* the token key matched the certificate */
@@ -44,6 +44,9 @@ struct cred_table {
  * token: chain order, TNAuthList present, x5u acceptable. Expired or not-yet-
  * valid certificates load (status shows them) but are never used. */
 int cred_load(struct cred_table *t, const struct cfg *cfg, char *err, size_t errlen);
+/* The same, the chains read from fs (config.h) instead of the disk. */
+int cred_load_files(struct cred_table *t, const struct cfg *cfg, const struct cfg_files *fs,
+                    char *err, size_t errlen);
 void cred_free(struct cred_table *t);
 /* The key selectors to give the HSM workers, one per credential, in order. */
 void cred_key_sels(const struct cred_table *t, struct hsm_key_sel *keys, uint16_t *n);

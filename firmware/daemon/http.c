@@ -4,12 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/util.h>
 #include <openssl/pem.h>
 
 #include "log.h"
@@ -201,8 +204,8 @@ static void http_metrics(struct http *h, struct evbuffer *b)
                             t->c[i].name, (long long)(t->c[i].not_after - now));
 }
 
-static void http_reply(struct evhttp_request *req, int code, const char *reason,
-                       const char *ctype, struct evbuffer *body)
+static void http_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+                       struct evbuffer *body)
 {
     struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
     if (ctype)
@@ -267,39 +270,67 @@ static int http_parse_listen(const char *s, char *host, size_t cap, unsigned *po
     return STI_OK;
 }
 
-int http_start(const struct http_env *env, const char *listen, int publish_chain,
-               struct http **out)
+int http_bind(const char *addr, int *fd)
 {
-    char host[128];
+    char host[128], port_s[8];
     unsigned port;
+    struct evutil_addrinfo hints, *ai = NULL;
+    int rc = http_parse_listen(addr, host, sizeof host, &port);
+    if (rc) {
+        log_error("http_listen %s: expected PORT, HOST:PORT or [V6]:PORT", addr);
+        return rc;
+    }
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV;
+    snprintf(port_s, sizeof port_s, "%u", port);
+    if (evutil_getaddrinfo(host, port_s, &hints, &ai) != 0 || !ai) {
+        log_error("http_listen %s: %s cannot be resolved", addr, host);
+        return STI_ECONFIG;
+    }
+    int s = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(s, ai->ai_addr, ai->ai_addrlen) != 0 || listen(s, 128) != 0) {
+        log_error("http_listen %s: cannot listen on %s port %u", addr, host, port);
+        if (s >= 0)
+            close(s);
+        evutil_freeaddrinfo(ai);
+        return STI_EIO;
+    }
+    evutil_freeaddrinfo(ai);
+    log_info("http: listening on %s port %u", host, port);
+    *fd = s;
+    return STI_OK;
+}
+
+int http_start(const struct http_env *env, int fd, int publish_chain, struct http **out)
+{
     int rc;
     struct http *h = calloc(1, sizeof *h);
     STI_CHECK(h, STI_ENOMEM);
     h->env = *env;
     h->publish = publish_chain;
-    STI_TRY(http_parse_listen(listen, host, sizeof host, &port));
     h->eh = evhttp_new(env->base);
     STI_CHECK(h->eh, STI_ENOMEM);
     /* Every method reaches the handler, which answers 405 itself. */
     evhttp_set_allowed_methods(h->eh, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                          EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-                                          EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+                                          EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                          EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_max_headers_size(h->eh, 8192);
     evhttp_set_max_body_size(h->eh, 4096);
     evhttp_set_timeout(h->eh, 10);
     evhttp_set_gencb(h->eh, http_on_request, h);
-    if (!evhttp_bind_socket_with_handle(h->eh, host, (ev_uint16_t)port)) {
-        log_error("http_listen %s: cannot listen on %s port %u", listen, host, port);
-        STI_CHECK(0, STI_EIO);
-    }
-    log_info("http: metrics%s on http://%s:%u/", publish_chain ? " and chains" : "", host, port);
+    STI_CHECK(evhttp_accept_socket_with_handle(h->eh, fd) != NULL, STI_EIO);
+    fd = -1; /* evhttp owns it now */
+    log_info("http: serving metrics%s", publish_chain ? " and chains" : "");
     *out = h;
     h = NULL;
     rc = STI_OK;
 out:
-    if (rc == STI_ECONFIG)
-        log_error("http_listen %s: expected PORT, HOST:PORT or [V6]:PORT", listen);
+    if (fd >= 0)
+        close(fd);
     http_free(h);
     return rc;
 }

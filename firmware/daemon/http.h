@@ -29,15 +29,16 @@ struct http;
 struct http_env {
     struct event_base *base;
     struct svc *svc;
-    struct pool **pool;         /* the pool in use, or NULL */
-    struct cred_table **creds;  /* the credentials in use */
+    struct pool **pool;        /* the pool in use, or NULL */
+    struct cred_table **creds; /* the credentials in use */
     struct selftest *selftest;
 };
 
-/* listen: "PORT", "HOST:PORT" or "[V6]:PORT". STI_ECONFIG for a bad
- * address, STI_EIO when it cannot be bound. */
-int http_start(const struct http_env *env, const char *listen, int publish_chain,
-               struct http **out);
+/* The parent binds (listen: "PORT", "HOST:PORT" or "[V6]:PORT"; STI_ECONFIG
+ * for a bad address, STI_EIO when it cannot be bound), the front serves on
+ * the socket it is handed (and owns it from then on). */
+int http_bind(const char *addr, int *fd);
+int http_start(const struct http_env *env, int fd, int publish_chain, struct http **out);
 void http_free(struct http *h);
 /* Re-encodes the chains served (publish_chain); STI_ENOMEM on failure, in
  * which case the previous table stays. */

@@ -4,15 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,7 +27,7 @@ struct pool_job {
     uint8_t retried;
 };
 
-enum worker_state { W_DOWN, W_STARTING, W_READY };
+enum worker_state { W_DOWN, W_SPAWNING, W_STARTING, W_READY };
 
 struct pool_worker {
     struct pool *p;
@@ -49,7 +45,7 @@ struct pool_worker {
 
 struct pool {
     struct event_base *base;
-    struct pool_cfg cfg; /* holds the PIN: locked, wiped on free */
+    struct pool_cfg cfg;
     pool_result_fn on_result;
     pool_state_fn on_state;
     void *arg;
@@ -62,7 +58,6 @@ struct pool {
     unsigned next_start; /* workers start one at a time (see pool_start) */
     struct pool_stats st;
     uint8_t (*rx)[POOL_MSG_MAX]; /* POOL_RECV_MSGS messages from a worker */
-    struct pool_threads *threads; /* thread workers' group */
 };
 
 static void pool_spawn(struct pool_worker *w);
@@ -112,7 +107,7 @@ static void pool_fail_queue(struct pool *p, int code)
 static void pool_worker_down(struct pool_worker *w, int cause)
 {
     struct pool *p = w->p;
-    if (w->state == W_DOWN)
+    if (w->state == W_DOWN || w->state == W_SPAWNING)
         return;
     if (w->state == W_READY)
         p->st.ready--;
@@ -126,8 +121,7 @@ static void pool_worker_down(struct pool_worker *w, int cause)
         w->fd = -1;
     }
     if (w->pid > 0) {
-        kill(w->pid, SIGKILL);
-        waitpid(w->pid, NULL, 0);
+        p->cfg.kill(p->cfg.arg, w->pid); /* a stuck worker would not see the close */
         w->pid = 0;
     }
     p->st.worker_deaths++;
@@ -146,8 +140,9 @@ static void pool_worker_down(struct pool_worker *w, int cause)
         }
     }
     w->head = w->count = 0;
-    /* A refused PIN is final: retrying could lock a real token. */
-    if (cause == STI_EHSM_LOGIN) {
+    /* A refused PIN is final: retrying could lock a real token; a PIN file
+     * the parent cannot use stays unusable until a reload. */
+    if (cause == STI_EHSM_LOGIN || cause == STI_EPINFILE) {
         p->st.login_refused = 1;
     } else {
         struct timeval tv = {w->backoff_ms / 1000, (w->backoff_ms % 1000) * 1000};
@@ -155,8 +150,8 @@ static void pool_worker_down(struct pool_worker *w, int cause)
     }
     if (starting && !p->st.login_refused)
         pool_start_next(p);
-    w->backoff_ms = w->backoff_ms * 2 > POOL_BACKOFF_MAX_MS ? POOL_BACKOFF_MAX_MS
-                                                             : w->backoff_ms * 2;
+    w->backoff_ms =
+        w->backoff_ms * 2 > POOL_BACKOFF_MAX_MS ? POOL_BACKOFF_MAX_MS : w->backoff_ms * 2;
     pool_schedule_flush(p);
     if (p->on_state)
         p->on_state(p->arg);
@@ -324,148 +319,39 @@ static void pool_worker_cb(evutil_socket_t fd, short what, void *arg)
     pool_schedule_flush(p);
 }
 
-/* Thread workers of one pool still inside worker_run (the token library).
- * They are detached, so a dying worker never blocks the loop; pool_free
- * waits for its own ones to finish, so that the process does not run the
- * token library's exit-time destructors while a worker is still closing
- * its session. The group outlives the pool if a worker is slower than
- * that wait (refs: the pool and each live thread). */
-struct pool_threads {
-    unsigned live, refs;
-};
-static pthread_mutex_t pool_threads_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_threads_cv = PTHREAD_COND_INITIALIZER;
-
-struct pool_thread_arg {
-    int fd;
-    struct pool_threads *grp;
-};
-
-static void pool_threads_put(struct pool_threads *g, int thread_done)
-{
-    pthread_mutex_lock(&pool_threads_mu);
-    if (thread_done)
-        g->live--;
-    int last = --g->refs == 0;
-    pthread_cond_broadcast(&pool_threads_cv);
-    pthread_mutex_unlock(&pool_threads_mu);
-    if (last)
-        free(g);
-}
-
-static void *pool_thread_main(void *arg)
-{
-    struct pool_thread_arg a = *(struct pool_thread_arg *)arg;
-    free(arg);
-    worker_run(a.fd, 0); /* inside the daemon: not confined */
-    pool_threads_put(a.grp, 1);
-    return NULL;
-}
-
-/* Up to ms for the pool's thread workers to leave the token library. */
-static void pool_threads_wait(struct pool_threads *g, unsigned ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&pool_threads_mu);
-    while (g->live && pthread_cond_timedwait(&pool_threads_cv, &pool_threads_mu, &until) == 0)
-        ;
-    pthread_mutex_unlock(&pool_threads_mu);
-}
-
+/* Asks the owner (the parent, through the front) for a worker process;
+ * it arrives with pool_attach. */
 static void pool_spawn(struct pool_worker *w)
 {
     struct pool *p = w->p;
-    int sv[2] = {-1, -1};
-    uint8_t msg[WP_CONFIG_MAX];
-    size_t len = 0;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-        goto fail;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    if (w->cpu >= 0)
-        CPU_SET(w->cpu, &one);
-    struct sched_param other = {0};
-    if (p->cfg.mode == POOL_PROCESS) {
-        pid_t pid = fork();
-        if (pid < 0)
-            goto fail;
-        if (pid == 0) {
-            /* fd 3 of the worker is its end of the pair; nothing else. */
-            if (dup2(sv[1], 3) < 0)
-                _exit(127);
-            /* Best effort: a worker that cannot be bound still signs. */
-            if (w->cpu >= 0)
-                (void)sched_setaffinity(0, sizeof one, &one);
-            if (p->cfg.sched_other)
-                (void)sched_setscheduler(0, SCHED_OTHER, &other);
-            char *argv[] = {(char *)"stisignd", (char *)"--hsm-worker", NULL};
-            execv(p->cfg.self_exe, argv);
-            _exit(127);
-        }
-        close(sv[1]);
-        sv[1] = -1;
-        w->pid = pid;
-    } else {
-        pthread_t t;
-        struct pool_thread_arg *ta = malloc(sizeof *ta);
-        if (!ta)
-            goto fail;
-        ta->fd = sv[1];
-        ta->grp = p->threads;
-        pthread_mutex_lock(&pool_threads_mu);
-        p->threads->live++;
-        p->threads->refs++;
-        pthread_mutex_unlock(&pool_threads_mu);
-        pthread_attr_t at;
-        int made = pthread_attr_init(&at) == 0;
-        if (made && w->cpu >= 0)
-            (void)pthread_attr_setaffinity_np(&at, sizeof one, &one);
-        if (made && p->cfg.sched_other) {
-            (void)pthread_attr_setinheritsched(&at, PTHREAD_EXPLICIT_SCHED);
-            (void)pthread_attr_setschedpolicy(&at, SCHED_OTHER);
-            (void)pthread_attr_setschedparam(&at, &other);
-        }
-        int rc = made ? pthread_create(&t, &at, pool_thread_main, ta) : -1;
-        if (made)
-            pthread_attr_destroy(&at);
-        if (rc != 0) {
-            free(ta);
-            pool_threads_put(p->threads, 1);
-            goto fail;
-        }
-        pthread_setname_np(t, "hsm-worker"); /* for top -H and the tests */
-        pthread_detach(t);
-        sv[1] = -1; /* the thread owns it now */
-    }
-    w->fd = sv[0];
-    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
-    if (wp_config_encode(&p->cfg.wc, msg, sizeof msg, &len) != STI_OK ||
-        send(w->fd, msg, len, MSG_NOSIGNAL) != (ssize_t)len) {
-        hsm_wipe(msg, sizeof msg);
+    w->state = W_SPAWNING;
+    if (p->cfg.spawn(p->cfg.arg, p->cfg.id, p->cfg.gen, (unsigned)(w - p->w), w->cpu,
+                     p->cfg.sched_other) != STI_OK) {
         w->state = W_STARTING;
         pool_worker_down(w, STI_EINTERNAL);
-        return;
     }
-    hsm_wipe(msg, sizeof msg);
+}
+
+int pool_attach(struct pool *p, unsigned index, int fd, pid_t pid, int status)
+{
+    if (index >= p->cfg.nworkers || p->w[index].state != W_SPAWNING)
+        return STI_EINVAL;
+    struct pool_worker *w = &p->w[index];
+    w->state = W_STARTING;
+    if (status) {
+        pool_worker_down(w, status);
+        return STI_OK;
+    }
+    w->fd = fd;
+    w->pid = pid;
+    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
     w->ev = event_new(p->base, w->fd, EV_READ | EV_PERSIST, pool_worker_cb, w);
+    if (!w->ev) {
+        pool_worker_down(w, STI_ENOMEM);
+        return STI_OK;
+    }
     event_add(w->ev, NULL);
-    w->state = W_STARTING;
-    return;
-fail:
-    if (sv[0] >= 0)
-        close(sv[0]);
-    if (sv[1] >= 0)
-        close(sv[1]);
-    w->state = W_STARTING;
-    w->fd = -1;
-    pool_worker_down(w, STI_EINTERNAL);
+    return STI_OK;
 }
 
 static void pool_respawn_cb(evutil_socket_t fd, short what, void *arg)
@@ -496,7 +382,6 @@ int pool_start(struct event_base *base, const struct pool_cfg *cfg, pool_result_
     int rc;
     struct pool *p = calloc(1, sizeof *p);
     STI_CHECK(p, STI_ENOMEM);
-    mlock(&p->cfg, sizeof p->cfg);
     p->cfg = *cfg;
     p->base = base;
     p->on_result = on_result;
@@ -510,9 +395,8 @@ int pool_start(struct event_base *base, const struct pool_cfg *cfg, pool_result_
     p->w = calloc(cfg->nworkers, sizeof *p->w);
     p->flush_ev = event_new(base, -1, 0, pool_flush_cb, p);
     p->rx = malloc(POOL_RECV_MSGS * sizeof *p->rx);
-    p->threads = calloc(1, sizeof *p->threads);
-    STI_CHECK(p->q && p->w && p->flush_ev && p->rx && p->threads, STI_ENOMEM);
-    p->threads->refs = 1;
+    STI_CHECK(p->q && p->w && p->flush_ev && p->rx, STI_ENOMEM);
+    STI_CHECK(cfg->spawn && cfg->kill, STI_EINVAL);
     p->st.workers = cfg->nworkers;
     int cpus[256];
     unsigned ncpu = cfg->affinity ? pool_cpus(cpus, 256) : 0;
@@ -553,27 +437,17 @@ void pool_free(struct pool *p)
             event_free(w->ev);
         if (w->fd >= 0)
             close(w->fd);
-        if (w->pid > 0) {
-            kill(w->pid, SIGTERM);
-            waitpid(w->pid, NULL, 0);
-        }
+        if (w->pid > 0) /* it leaves when its channel closes; a stuck one is killed */
+            p->cfg.kill(p->cfg.arg, w->pid);
         if (w->respawn)
             event_free(w->respawn);
         free(w->fifo);
-    }
-    /* Thread workers saw their socket close: let them finish (a token
-     * that hangs is given 5 s). */
-    if (p->threads) {
-        pool_threads_wait(p->threads, 5000);
-        pool_threads_put(p->threads, 0);
     }
     if (p->flush_ev)
         event_free(p->flush_ev);
     free(p->w);
     free(p->q);
     free(p->rx);
-    hsm_wipe(&p->cfg, sizeof p->cfg);
-    munlock(&p->cfg, sizeof p->cfg);
     free(p);
 }
 
@@ -617,4 +491,9 @@ void pool_stats(const struct pool *p, struct pool_stats *st)
     for (unsigned i = 0; i < p->cfg.nworkers; i++)
         started += p->w[i].started;
     st->started = started;
+}
+
+uint32_t pool_id(const struct pool *p)
+{
+    return p->cfg.id;
 }

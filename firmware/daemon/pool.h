@@ -1,5 +1,5 @@
 /*
- * pool.h — the HSM worker pool as the I/O loop sees it.
+ * pool.h — the HSM worker pool as the front's I/O loop sees it.
  *
  * Jobs (a tag, a key index, a digest) go into one bounded queue; after each
  * loop wake-up the queue is flushed to workers in batches, least-loaded
@@ -11,39 +11,39 @@
  * backoff. With no worker ready, submit fails at once (never an unbounded
  * queue behind an absent token).
  *
- * Workers are processes (fork+exec of this binary with --hsm-worker: the
- * token session lives apart from the code that parses network bytes) or
- * threads; the same worker_run code serves both. Runs on one event_base.
- * With `affinity`, and at least as many CPUs allowed to the process as
- * workers, worker i (and its replacements) is bound to the i-th of them:
- * the scheduler can then never stack two signing workers on one CPU while
- * another idles (the I/O loop stays free to run anywhere).
- * With `sched_other`, workers (replacements too) run SCHED_OTHER even
- * when the thread that starts them has been made SCHED_BATCH.
- * The pool keeps the worker configuration, PIN included, in locked memory
- * to configure replacements, and wipes it on free.
+ * Workers are processes that the parent starts (the front holds no PIN and
+ * never loads the token): the pool asks through cfg.spawn, the worker's
+ * channel comes back through pool_attach, already configured by the
+ * parent; the pool only ever reads READY and RESULT messages from it.
+ * cfg.kill asks the parent to end a worker that the pool gave up on. With
+ * `affinity`, and at least as many CPUs allowed to the process as workers,
+ * worker i (and its replacements) is bound to the i-th of them; with
+ * `sched_other` workers run SCHED_OTHER whatever the loop thread runs at.
+ * Runs on one event_base.
  */
 #ifndef STI_POOL_H
 #define STI_POOL_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "workproto.h"
 
 struct event_base;
 struct pool;
 
-enum pool_mode { POOL_PROCESS = 0, POOL_THREAD = 1 };
-
 struct pool_cfg {
     unsigned nworkers;
-    enum pool_mode mode;
     unsigned window;    /* jobs in flight per worker */
     unsigned max_queue; /* jobs waiting for a worker */
     int affinity;       /* bind worker i to the i-th CPU when there are enough */
     int sched_other;    /* workers SCHED_OTHER, whatever the loop thread runs at */
-    char self_exe[512]; /* for POOL_PROCESS */
-    struct wp_config wc;
+    uint32_t id;        /* this pool, as spawn requests and pool_attach name it */
+    uint32_t gen;       /* the configuration whose keys its workers load */
+    /* STI_OK: a worker for slot index will come with pool_attach. */
+    int (*spawn)(void *arg, uint32_t pool, uint32_t gen, unsigned index, int cpu, int sched_other);
+    void (*kill)(void *arg, pid_t pid);
+    void *arg;
 };
 
 typedef void (*pool_result_fn)(void *arg, uint32_t tag, int status, const uint8_t *sig);
@@ -55,14 +55,19 @@ struct pool_stats {
     unsigned started; /* workers that have been ready or failed at least once */
     uint64_t respawns, hsm_errors, worker_deaths;
     uint64_t selftest_failures; /* signatures the sampled verify withheld (STI_EHSM_SELFTEST) */
-    int last_error;      /* last HSM error code, 0 if none since start */
-    int last_open_error; /* why the last worker failed to open its session */
-    int login_refused;   /* the token refused the PIN: no worker is restarted */
+    int last_error;             /* last HSM error code, 0 if none since start */
+    int last_open_error;        /* why the last worker failed to open its session */
+    int login_refused;          /* the token refused the PIN: no worker is restarted */
 };
 
 int pool_start(struct event_base *base, const struct pool_cfg *cfg, pool_result_fn on_result,
                pool_state_fn on_state, void *arg, struct pool **out);
 void pool_free(struct pool *p);
+/* The answer to a spawn: the worker's channel (the pool owns fd from now)
+ * and pid, or status != 0 when none could be started. STI_EINVAL when the
+ * slot asked for none (the caller closes fd and has pid killed). */
+int pool_attach(struct pool *p, unsigned index, int fd, pid_t pid, int status);
+uint32_t pool_id(const struct pool *p);
 /* STI_OK: queued, the callback will answer. Otherwise nothing was queued:
  * STI_EHSM_UNAVAILABLE (no worker ready) or STI_EBUSY (queue full). */
 int pool_submit(struct pool *p, uint32_t tag, uint16_t key, const uint8_t digest[32]);

@@ -66,11 +66,10 @@ struct svc {
     char fault_reason[200];
 };
 
-const double svc_lat_bounds[SVC_LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                0.005,  0.01,    0.025,  0.05,  0.1,
-                                                0.25,   0.5,     1.0};
+const double svc_lat_bounds[SVC_LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                0.025,  0.05,    0.1,    0.25,  0.5,    1.0};
 static const uint64_t svc_lat_bounds_ns[SVC_LAT_BUCKETS] = {
-    100000,   250000,    500000,    1000000,   2500000,   5000000,   10000000,
+    100000,   250000,   500000,    1000000,   2500000,   5000000,   10000000,
     25000000, 50000000, 100000000, 250000000, 500000000, 1000000000};
 
 static uint64_t svc_now_ns(void)
@@ -255,8 +254,7 @@ static void svc_sign(struct svc *s, struct rpc_conn *c, const struct svc_conn *s
     struct svc_job *job = &s->jobs[tag];
     int rc = svc_sign_prepare(s, sc->match, body, n, job, digest);
     if (rc == STI_OK)
-        rc = s->pool ? pool_submit(s->pool, tag, job->cred->key_idx, digest)
-                     : STI_EHSM_UNAVAILABLE;
+        rc = s->pool ? pool_submit(s->pool, tag, job->cred->key_idx, digest) : STI_EHSM_UNAVAILABLE;
     if (rc) {
         s->cnt.failed++;
         svc_reply_error(c, WIRE_OP_SIGN, h->id, rc);
@@ -363,8 +361,9 @@ int svc_health_state(const struct svc *s, char *reason, size_t cap)
         snprintf(reason, cap, "not provisioned: no token session (see the console)");
     } else if (ps.login_refused) {
         state = ps.ready ? WIRE_STATE_DEGRADED : WIRE_STATE_DOWN;
-        snprintf(reason, cap,
-                 "the token refused the PIN: fix the PIN file and reload (%u of %u workers)",
+        snprintf(reason, cap, "%s: fix the PIN file and reload (%u of %u workers)",
+                 ps.last_open_error == STI_EPINFILE ? "the PIN file cannot be used"
+                                                    : "the token refused the PIN",
                  ps.ready, ps.workers);
     } else if (ps.ready == 0) {
         state = WIRE_STATE_DOWN;
@@ -496,8 +495,7 @@ static void svc_verify(struct svc *s, struct rpc_conn *c, const struct wire_hdr 
     rpc_conn_hold(c);
 }
 
-void svc_on_verified(void *arg, struct rpc_conn_ref ref, uint32_t id,
-                     const struct pki_vfy_result *r)
+void svc_on_verified(void *arg, struct rpc_conn_ref ref, uint32_t id, const struct vs_result *r)
 {
     struct svc *s = arg;
     struct rpc_conn *c = rpc_conn_get(s->srv, ref);
@@ -514,7 +512,7 @@ void svc_on_verified(void *arg, struct rpc_conn_ref ref, uint32_t id,
         if (!rc && r->detail[0])
             rc = wire_put_str(&w, WIRE_T_V_DETAIL, r->detail);
     } else if (!rc) {
-        const struct pp_claims *cl = &r->claims.c;
+        const struct pp_claims *cl = &r->claims;
         rc = wire_put_u8(&w, WIRE_T_V_ATTEST, (uint8_t)cl->attest);
         if (!rc)
             rc = wire_put_str(&w, WIRE_T_V_ORIG, cl->orig);
@@ -527,7 +525,9 @@ void svc_on_verified(void *arg, struct rpc_conn_ref ref, uint32_t id,
         if (!rc)
             rc = wire_put_str(&w, WIRE_T_V_X5U, r->x5u);
         if (!rc)
-            rc = wire_put_str(&w, WIRE_T_V_SUBJECT, r->leaf_subject);
+            rc = wire_put_str(&w, WIRE_T_V_SUBJECT, r->subject);
+        if (!rc)
+            rc = wire_put_u8(&w, WIRE_T_V_REVOCATION, r->revocation);
     }
     if (!rc)
         rc = wire_frame_end(&w);

@@ -83,8 +83,7 @@ void svc_on_pool_state(void *arg);
 /* The verify operation: the verifier to use (NULL: not configured), and its
  * completion callback (give it to verifier_start with the svc as arg). */
 void svc_set_verifier(struct svc *s, struct verifier *v);
-void svc_on_verified(void *arg, struct rpc_conn_ref ref, uint32_t id,
-                     const struct pki_vfy_result *r);
+void svc_on_verified(void *arg, struct rpc_conn_ref ref, uint32_t id, const struct vs_result *r);
 void svc_counters(const struct svc *s, struct svc_counters *c);
 void svc_metrics(const struct svc *s, struct svc_metrics *m);
 /* A fault that stops all signing (code, e.g. STI_EHSM_SELFTEST, answers

@@ -1,196 +1,224 @@
-/* verifier.c — STI-VS verification off the I/O loop. */
-#define _GNU_SOURCE /* pipe2 */
+/* verifier.c — the front's channels to the verifier process. */
 #include "verifier.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "ipc.h"
+#include "log.h"
 #include "sti_err.h"
 
-struct vjob {
-    struct vjob *next;
+struct vslot {
     struct rpc_conn_ref conn;
-    uint32_t id;
-    uint32_t max_age;
-    struct pki_vfy_result res;
-    size_t n;
-    char identity[]; /* NUL-terminated copy */
+    uint32_t rpc_id;
+    uint16_t gen; /* the channel it was sent on */
+    int used;
+};
+
+/* One channel to one verifier process. */
+struct vchan {
+    struct verifier *v;
+    int fd;
+    pid_t pid;
+    uint16_t gen;
+    unsigned pending;
+    struct event *rd;
 };
 
 struct verifier {
-    struct verifier_cfg cfg;
+    struct event_base *base;
+    unsigned max_pending;
     verifier_done_fn done;
     void *arg;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct vjob *wait_head, *wait_tail, *done_head, *done_tail;
-    unsigned queued; /* submitted and not yet completed */
-    int stop;
-    pthread_t *tid;
-    unsigned nthreads;
-    int pipefd[2];
-    struct event *ev;
+    struct vchan cur, old; /* new requests go to cur; old finishes what it holds */
+    uint16_t next_gen;
+    struct vslot *slot;
+    unsigned *free_slots, nfree;
+    struct verifier_stats st;
+    uint8_t rx[VS_RESULT_MAX + 1];
 };
 
-static void vq_push(struct vjob **head, struct vjob **tail, struct vjob *j)
+static void vfy_answer(struct verifier *v, unsigned i, const struct vs_result *r)
 {
-    j->next = NULL;
-    if (*tail)
-        (*tail)->next = j;
-    else
-        *head = j;
-    *tail = j;
+    struct vslot s = v->slot[i];
+    v->slot[i].used = 0;
+    v->free_slots[v->nfree++] = i;
+    v->st.pending--;
+    v->done(v->arg, s.conn, s.rpc_id, r);
 }
 
-static struct vjob *vq_pop(struct vjob **head, struct vjob **tail)
+/* Closes a channel; every request it still held is answered. */
+static void vchan_close(struct vchan *c, const char *why)
 {
-    struct vjob *j = *head;
-    if (j) {
-        *head = j->next;
-        if (!*head)
-            *tail = NULL;
-    }
-    return j;
+    struct verifier *v = c->v;
+    if (c->fd < 0)
+        return;
+    if (c->rd)
+        event_free(c->rd);
+    c->rd = NULL;
+    close(c->fd);
+    c->fd = -1;
+    c->pid = 0;
+    if (c == &v->cur)
+        v->st.pid = 0;
+    if (!c->pending)
+        return;
+    struct vs_result r;
+    memset(&r, 0, sizeof r);
+    r.code = STI_EVFY_UNAVAILABLE;
+    snprintf(r.check, sizeof r.check, "verifier");
+    snprintf(r.detail, sizeof r.detail, "the verifier process stopped (%s); it is restarted", why);
+    log_warn("verifier: %s; %u request(s) answered %d", why, c->pending, STI_EVFY_UNAVAILABLE);
+    for (unsigned i = 0; i < v->max_pending; i++)
+        if (v->slot[i].used && v->slot[i].gen == c->gen)
+            vfy_answer(v, i, &r);
+    c->pending = 0;
 }
 
-static void *verifier_thread(void *arg)
+static void vchan_read(evutil_socket_t fd, short what, void *arg)
 {
-    struct verifier *v = arg;
-    for (;;) {
-        pthread_mutex_lock(&v->mu);
-        while (!v->stop && !v->wait_head)
-            pthread_cond_wait(&v->cv, &v->mu);
-        if (v->stop) {
-            pthread_mutex_unlock(&v->mu);
-            return NULL;
-        }
-        struct vjob *j = vq_pop(&v->wait_head, &v->wait_tail);
-        pthread_mutex_unlock(&v->mu);
-
-        struct pki_vfy_opts o;
-        memset(&o, 0, sizeof o);
-        o.trust_anchor_file = v->cfg.trust_anchor;
-        o.max_age = j->max_age ? (long)j->max_age : (long)v->cfg.max_age;
-        o.now = time(NULL);
-        o.spc_policy = v->cfg.spc_policy;
-        o.cache_dir = v->cfg.cache_dir[0] ? v->cfg.cache_dir : NULL;
-        o.tls_ca_file = v->cfg.tls_ca[0] ? v->cfg.tls_ca : NULL;
-        o.allow_fetch = v->cfg.allow_fetch;
-        pki_verify(j->identity, j->n, &o, &j->res);
-
-        pthread_mutex_lock(&v->mu);
-        vq_push(&v->done_head, &v->done_tail, j);
-        pthread_mutex_unlock(&v->mu);
-        char b = 1;
-        while (write(v->pipefd[1], &b, 1) < 0 && errno == EINTR)
-            ;
-    }
-}
-
-/* On the loop: hand every finished verification to the callback. */
-static void verifier_drain(evutil_socket_t fd, short what, void *arg)
-{
-    struct verifier *v = arg;
-    char buf[256];
+    struct vchan *c = arg;
+    struct verifier *v = c->v;
+    struct vs_result r;
     (void)what;
-    while (read(fd, buf, sizeof buf) > 0)
-        ;
-    for (;;) {
-        pthread_mutex_lock(&v->mu);
-        struct vjob *j = vq_pop(&v->done_head, &v->done_tail);
-        if (j)
-            v->queued--;
-        pthread_mutex_unlock(&v->mu);
-        if (!j)
+    for (int k = 0; k < 64 && c->fd >= 0; k++) {
+        size_t n;
+        unsigned i;
+        int rc = ipc_recv(fd, v->rx, sizeof v->rx, &n, NULL);
+        if (rc == STI_EBUSY)
             return;
-        v->done(v->arg, j->conn, j->id, &j->res);
-        free(j);
+        if (rc != STI_OK) {
+            vchan_close(c, rc == STI_ECLOSED ? "it closed its channel" : "oversized message");
+            return;
+        }
+        if (vs_result_decode(v->rx, n, &r) != STI_OK || (r.id >> 16) != c->gen ||
+            (i = r.id & 0xffff) >= v->max_pending || !v->slot[i].used || v->slot[i].gen != c->gen) {
+            vchan_close(c, "it sent a malformed or unexpected answer");
+            return;
+        }
+        c->pending--;
+        vfy_answer(v, i, &r);
+        /* A retired channel goes once it owes nothing. */
+        if (c == &v->old && !c->pending)
+            vchan_close(c, "retired");
     }
 }
 
-int verifier_start(struct event_base *base, const struct verifier_cfg *cfg, verifier_done_fn done,
-                   void *arg, struct verifier **out)
+void verifier_attach(struct verifier *v, int fd, pid_t pid)
 {
+    vchan_close(&v->old, "replaced twice before it finished");
+    if (v->cur.fd >= 0) {
+        /* The event points at cur: the retiring channel gets its own. */
+        struct vchan prev = v->cur;
+        event_free(prev.rd);
+        v->cur.fd = -1;
+        v->cur.rd = NULL;
+        v->old = prev;
+        v->old.rd = event_new(v->base, prev.fd, EV_READ | EV_PERSIST, vchan_read, &v->old);
+        if (v->old.rd)
+            event_add(v->old.rd, NULL);
+        if (!v->old.pending || !v->old.rd)
+            vchan_close(&v->old, "retired");
+    }
+    struct vchan *c = &v->cur;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    c->fd = fd;
+    c->pid = pid;
+    c->gen = v->next_gen++;
+    c->pending = 0;
+    c->rd = event_new(v->base, fd, EV_READ | EV_PERSIST, vchan_read, c);
+    if (!c->rd) {
+        close(fd);
+        c->fd = -1;
+        return;
+    }
+    event_add(c->rd, NULL);
+    v->st.pid = pid;
+    v->st.attached++;
+}
+
+int verifier_new(struct event_base *base, unsigned max_pending, verifier_done_fn done, void *arg,
+                 struct verifier **out)
+{
+    int rc;
     struct verifier *v = calloc(1, sizeof *v);
-    if (!v)
-        return STI_ENOMEM;
-    v->cfg = *cfg;
+    STI_CHECK(v, STI_ENOMEM);
+    v->base = base;
+    v->max_pending = max_pending;
     v->done = done;
     v->arg = arg;
-    v->pipefd[0] = v->pipefd[1] = -1;
-    pthread_mutex_init(&v->mu, NULL);
-    pthread_cond_init(&v->cv, NULL);
-    if (pipe2(v->pipefd, O_CLOEXEC | O_NONBLOCK) != 0)
-        goto fail;
-    v->ev = event_new(base, v->pipefd[0], EV_READ | EV_PERSIST, verifier_drain, v);
-    v->tid = calloc(cfg->threads ? cfg->threads : 1, sizeof *v->tid);
-    if (!v->ev || !v->tid || event_add(v->ev, NULL) != 0)
-        goto fail;
-    for (unsigned i = 0; i < (cfg->threads ? cfg->threads : 1); i++) {
-        if (pthread_create(&v->tid[i], NULL, verifier_thread, v) != 0)
-            goto fail;
-        v->nthreads++;
-    }
+    v->cur = (struct vchan){v, -1, 0, 0, 0, NULL};
+    v->old = (struct vchan){v, -1, 0, 0, 0, NULL};
+    STI_CHECK(max_pending >= 1 && max_pending <= 65536, STI_ECONFIG);
+    v->slot = calloc(max_pending, sizeof *v->slot);
+    v->free_slots = calloc(max_pending, sizeof *v->free_slots);
+    STI_CHECK(v->slot && v->free_slots, STI_ENOMEM);
+    for (unsigned i = max_pending; i-- > 0;)
+        v->free_slots[v->nfree++] = i;
     *out = v;
-    return STI_OK;
-fail:
+    v = NULL;
+    rc = STI_OK;
+out:
     verifier_free(v);
-    return STI_EINTERNAL;
+    return rc;
 }
 
 void verifier_free(struct verifier *v)
 {
     if (!v)
         return;
-    pthread_mutex_lock(&v->mu);
-    v->stop = 1;
-    pthread_cond_broadcast(&v->cv);
-    pthread_mutex_unlock(&v->mu);
-    for (unsigned i = 0; i < v->nthreads; i++)
-        pthread_join(v->tid[i], NULL);
-    struct vjob *j;
-    while ((j = vq_pop(&v->wait_head, &v->wait_tail)))
-        free(j);
-    while ((j = vq_pop(&v->done_head, &v->done_tail)))
-        free(j);
-    if (v->ev)
-        event_free(v->ev);
-    if (v->pipefd[0] >= 0)
-        close(v->pipefd[0]);
-    if (v->pipefd[1] >= 0)
-        close(v->pipefd[1]);
-    pthread_mutex_destroy(&v->mu);
-    pthread_cond_destroy(&v->cv);
-    free(v->tid);
+    struct vchan *cs[] = {&v->cur, &v->old};
+    for (int i = 0; i < 2; i++) {
+        if (cs[i]->rd)
+            event_free(cs[i]->rd);
+        if (cs[i]->fd >= 0)
+            close(cs[i]->fd); /* the process sees its channel close and leaves */
+    }
+    free(v->slot);
+    free(v->free_slots);
     free(v);
 }
 
-int verifier_submit(struct verifier *v, struct rpc_conn_ref conn, uint32_t id,
-                    const char *identity, size_t n, uint32_t max_age)
+int verifier_submit(struct verifier *v, struct rpc_conn_ref conn, uint32_t id, const char *identity,
+                    size_t n, uint32_t max_age)
 {
-    if (!v || !v->cfg.trust_anchor[0])
+    static struct vs_verify_req q;
+    uint8_t msg[VS_VERIFY_MAX];
+    size_t len;
+    if (!v)
         return STI_ECONFIG;
-    if (v->queued >= v->cfg.max_queue)
+    if (v->cur.fd < 0)
+        return STI_EVFY_UNAVAILABLE;
+    if (v->nfree == 0)
         return STI_EBUSY;
-    struct vjob *j = calloc(1, sizeof *j + n + 1);
-    if (!j)
-        return STI_ENOMEM;
-    j->conn = conn;
-    j->id = id;
-    j->max_age = max_age;
-    j->n = n;
-    memcpy(j->identity, identity, n);
-    pthread_mutex_lock(&v->mu);
-    vq_push(&v->wait_head, &v->wait_tail, j);
-    v->queued++;
-    pthread_cond_signal(&v->cv);
-    pthread_mutex_unlock(&v->mu);
+    if (n == 0 || n > VS_IDENTITY_MAX)
+        return STI_ETOOLONG;
+    unsigned i = v->free_slots[v->nfree - 1];
+    q.id = ((uint32_t)v->cur.gen << 16) | i;
+    q.max_age = max_age;
+    memcpy(q.identity, identity, n);
+    q.identity_len = n;
+    int rc = vs_verify_encode(&q, msg, sizeof msg, &len);
+    if (rc == STI_OK)
+        rc = ipc_send(v->cur.fd, msg, len, -1);
+    if (rc == STI_ECLOSED) {
+        vchan_close(&v->cur, "its channel is closed");
+        return STI_EVFY_UNAVAILABLE;
+    }
+    if (rc)
+        return rc;
+    v->nfree--;
+    v->slot[i] = (struct vslot){conn, id, v->cur.gen, 1};
+    v->cur.pending++;
+    v->st.pending++;
     return STI_OK;
+}
+
+void verifier_stats(const struct verifier *v, struct verifier_stats *st)
+{
+    *st = v->st;
 }

@@ -1,47 +1,55 @@
 /*
- * verifier.h — the RPC verify operation: STI-VS checks (pki_verify) on a
- * small pool of threads, so that fetching an x5u or checking a chain never
- * blocks the I/O loop. Results come back to the loop through a pipe.
+ * verifier.h — the front's side of the RPC verify operation. Verification
+ * itself runs in the verifier process (firmware/vs/, verifier_main.c):
+ * unprivileged, without token or store, the only process that fetches x5u
+ * chains and CRLs from the network. The parent starts it and hands the
+ * front its channel (verifier_attach); this file keeps the table of
+ * requests it owes an answer. When the process dies, every request it held
+ * is answered STI_EVFY_UNAVAILABLE, and so is every new one until the
+ * parent has started another: explicit, never silence. Signing never waits
+ * on it. A new channel (a restart, or a reload that changed the verifier's
+ * settings) takes the new requests; the previous one finishes what it holds.
  *
- * Conventions: one struct verifier per daemon; submit and the completion
- * callback run on the loop thread; the threads only run pki_verify on a
- * private copy of the request. At most `max_queue` verifications wait;
- * beyond that submit answers STI_EBUSY. A verify request is not the
- * signing hot path: it allocates one job.
+ * Conventions: loop thread only. A verify request is not the signing hot
+ * path, but it allocates nothing either: max_pending slots are made once.
  */
 #ifndef STI_VERIFIER_H
 #define STI_VERIFIER_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "server.h"
-#include "verify.h"
+#include "vsproto.h"
 
 struct event_base;
 struct verifier;
 
-struct verifier_cfg {
-    char trust_anchor[512]; /* empty: the operation is not configured */
-    char cache_dir[512];
-    char tls_ca[512];
-    unsigned max_age;
-    int allow_fetch;
-    enum scope_spc_policy spc_policy;
-    unsigned threads;
-    unsigned max_queue;
-};
-
-/* Called on the loop thread with the connection still open (or NULL if it
- * closed meanwhile), the request id and the outcome. */
+/* Called on the loop thread once per submitted request: with the verifier's
+ * result, or STI_EVFY_UNAVAILABLE (check "verifier") when it died. The
+ * connection may have closed meanwhile (rpc_conn_get returns NULL). */
 typedef void (*verifier_done_fn)(void *arg, struct rpc_conn_ref conn, uint32_t id,
-                                 const struct pki_vfy_result *r);
+                                 const struct vs_result *r);
 
-int verifier_start(struct event_base *base, const struct verifier_cfg *cfg, verifier_done_fn done,
-                   void *arg, struct verifier **out);
-/* Waits for the threads to finish their current job; drops queued ones. */
+int verifier_new(struct event_base *base, unsigned max_pending, verifier_done_fn done, void *arg,
+                 struct verifier **out);
+/* Answers nothing more; closes the channels (the process then leaves). */
 void verifier_free(struct verifier *v);
-/* STI_OK: queued. STI_ECONFIG: no trust anchor configured. STI_EBUSY. */
-int verifier_submit(struct verifier *v, struct rpc_conn_ref conn, uint32_t id,
-                    const char *identity, size_t n, uint32_t max_age);
+/* The verifier process's channel (the front owns fd from now). */
+void verifier_attach(struct verifier *v, int fd, pid_t pid);
+/* STI_OK: the callback will run. STI_ECONFIG (no verifier), STI_EBUSY,
+ * STI_EVFY_UNAVAILABLE (the process is down): it will not. */
+int verifier_submit(struct verifier *v, struct rpc_conn_ref conn, uint32_t id, const char *identity,
+                    size_t n, uint32_t max_age);
+
+struct verifier_stats {
+    pid_t pid; /* 0 while down */
+    unsigned pending;
+    uint64_t attached; /* channels received: 1 + restarts + reloads */
+};
+void verifier_stats(const struct verifier *v, struct verifier_stats *st);
+
+/* verifier_main.c: the verifier process itself (`stisignd --verifier`). */
+int verifier_main(const char *cfgpath, int fd);
 
 #endif

@@ -9,7 +9,8 @@
  * result->detail says why. The parsed header and claims are filled in as
  * far as parsing got. Thread-safe as long as callers do not share a result;
  * the x5u cache directory may be shared (entries are written atomically).
- * Not on the signing path: this allocates, reads files and may fetch.
+ * Not on the signing path: this allocates and may read the trust anchor
+ * file; it never touches the network.
  *
  * Checks, in order (check name -> code):
  *   format      the value is an Identity header or compact JWS   STI_EVFY_FORMAT
@@ -19,7 +20,8 @@
  *   claims      SHAKEN claims well-formed (identity.h)            STI_EVFY_CLAIMS
  *   iat         not after now + skew                              STI_EVFY_FUTURE
  *               not more than max_age before now                  STI_EVFY_STALE
- *   x5u         chain from opts->chain, else cache, else fetch    STI_EVFY_FETCH
+ *   x5u         opts->chain (pki_verify); the steps API takes it  STI_EVFY_FETCH
+ *               from the caller (the verifier's cache and fetcher)
  *   key         leaf key EC P-256                                 STI_EPKI_KEYTYPE
  *   signature   ES256 raw r||s (64 bytes, r and s in [1, n-1])    STI_EVFY_SIG
  *   chain       X509_verify_cert to the trust anchor at now       STI_EVFY_CHAIN,
@@ -45,22 +47,15 @@
 
 #define PKI_OID_ENHANCEDJWTCC "1.3.6.1.5.5.7.1.33"
 #define PKI_VFY_MAX_AGE_DEFAULT 60
-/* Fetch limits (docs/verify.md). */
-#define PKI_X5U_BODY_MAX (64 * 1024)
-#define PKI_X5U_TIMEOUT_MS 5000
-#define PKI_X5U_CACHE_SECS 3600
 
 struct pki_vfy_opts {
     const char *trust_anchor_file; /* PEM, one or more trusted roots */
-    STACK_OF(X509) *chain;         /* optional, leaf first: used instead of x5u */
+    STACK_OF(X509) * chain;        /* leaf first (pki_verify needs it; it does not fetch) */
     long max_age;                  /* seconds; <= 0 means PKI_VFY_MAX_AGE_DEFAULT */
     long skew;                     /* seconds an iat may lie ahead of now (default 0) */
     time_t now;                    /* verification time: iat and certificate validity */
     enum scope_spc_policy spc_policy;
-    const char *cache_dir;   /* x5u cache; NULL: no cache */
-    const char *tls_ca_file; /* trust for the x5u https fetch; NULL: system store */
-    int allow_fetch;         /* 0: never touch the network (cache only) */
-    X509_STORE *anchors;     /* trusted roots loaded once (borrowed): used instead of the file */
+    X509_STORE *anchors; /* trusted roots loaded once (borrowed): used instead of the file */
 };
 
 struct pki_vfy_result {
@@ -98,19 +93,12 @@ int pki_verify(const char *in, size_t n, const struct pki_vfy_opts *o, struct pk
 struct pki_vfy_ctx;
 int pki_vfy_begin(const char *in, size_t n, const struct pki_vfy_opts *o, struct pki_vfy_result *r,
                   struct pki_vfy_ctx **out);
-int pki_vfy_chain(struct pki_vfy_ctx *v, STACK_OF(X509) *chain);
+int pki_vfy_chain(struct pki_vfy_ctx *v, STACK_OF(X509) * chain);
 int pki_vfy_path_len(const struct pki_vfy_ctx *v);
 int pki_vfy_crl_url(const struct pki_vfy_ctx *v, int i, char *url, size_t cap);
 int pki_vfy_revoked(struct pki_vfy_ctx *v, X509_CRL *const *crls, int *unknown);
 int pki_vfy_finish(struct pki_vfy_ctx *v);
 void pki_vfy_end(struct pki_vfy_ctx *v);
-
-/* verify.c: the x5u rules the fetcher applies before any I/O — https, port
- * 443 or 8443, no userinfo/query/fragment. host gets the host (IPv6 without
- * brackets), port the port. STI_EX5U otherwise. */
-int pki_x5u_target(const char *url, char *host, size_t hcap, unsigned *port);
-/* Cache file path for url: DIR/<hex SHA-256 of url>.pem. */
-int pki_x5u_cache_path(const char *dir, const char *url, char *out, size_t cap);
 
 /* jwtcc.c: JWTClaimConstraints (RFC 8226 §8) and EnhancedJWTClaimConstraints
  * (RFC 9118) of one certificate checked against the claims. STI_OK when the

@@ -600,6 +600,10 @@ static int client_decode_verify(const uint8_t *body, size_t n, struct stisign_ve
         case WIRE_T_V_SUBJECT:
             rc = wire_field_str(&f, v->subject, sizeof v->subject);
             break;
+        case WIRE_T_V_REVOCATION:
+            rc = wire_field_u8(&f, &u8);
+            v->revocation = u8;
+            break;
         default:
             rc = (f.tag & WIRE_TAG_OPTIONAL) ? STI_OK : STI_EPROTO_FIELD;
         }

@@ -435,7 +435,7 @@ static void server_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, str
  *  - rename then puts the finished file at its path in one step, replacing
  *    a stale socket.
  * The umask is process-wide: it is changed for the bind alone. */
-static int server_bind(const struct rpc_server_cfg *cfg, int *out)
+int rpc_server_bind_staged(const struct rpc_server_cfg *cfg, int *out, char *staged, size_t cap)
 {
     struct sockaddr_un sa;
     struct stat st;
@@ -452,6 +452,7 @@ static int server_bind(const struct rpc_server_cfg *cfg, int *out)
     int dlen = slash ? (int)(slash - cfg->path) + 1 : 0;
     STI_CHECK(snprintf(dir, sizeof dir, "%.*s.stisign-XXXXXX", dlen, cfg->path) < (int)sizeof dir,
               STI_ECONFIG);
+    STI_CHECK(strlen(dir) < cap, STI_ETOOLONG);
     STI_CHECK(mkdtemp(dir) != NULL, STI_EIO);
     made_dir = 1;
     STI_CHECK(snprintf(sa.sun_path, sizeof sa.sun_path, "%s/s", dir) < (int)sizeof sa.sun_path,
@@ -467,8 +468,8 @@ static int server_bind(const struct rpc_server_cfg *cfg, int *out)
     bound = 1;
     if (cfg->gid != (gid_t)-1)
         STI_CHECK(fchownat(dfd, "s", (uid_t)-1, cfg->gid, AT_SYMLINK_NOFOLLOW) == 0, STI_EIO);
-    STI_CHECK(renameat(dfd, "s", AT_FDCWD, cfg->path) == 0, STI_EIO);
-    bound = 0;
+    memcpy(staged, dir, strlen(dir) + 1);
+    bound = made_dir = 0; /* the caller publishes or unstages it */
     *out = fd;
     fd = -1;
     rc = STI_OK;
@@ -481,6 +482,36 @@ out:
         rmdir(dir);
     if (fd >= 0)
         close(fd);
+    return rc;
+}
+
+int rpc_server_publish(const char *staged, const char *path)
+{
+    char from[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    snprintf(from, sizeof from, "%s/s", staged);
+    int rc = rename(from, path) == 0 ? STI_OK : STI_EIO;
+    if (rc)
+        unlink(from);
+    rmdir(staged);
+    return rc;
+}
+
+void rpc_server_unstage(const char *staged)
+{
+    char from[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+    snprintf(from, sizeof from, "%s/s", staged);
+    unlink(from);
+    rmdir(staged);
+}
+
+int rpc_server_bind(const struct rpc_server_cfg *cfg, int *out)
+{
+    char staged[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int rc = rpc_server_bind_staged(cfg, out, staged, sizeof staged);
+    if (rc == STI_OK && (rc = rpc_server_publish(staged, cfg->path)) != STI_OK) {
+        close(*out);
+        *out = -1;
+    }
     return rc;
 }
 
@@ -506,7 +537,7 @@ int rpc_server_start(struct event_base *base, const struct rpc_server_cfg *cfg,
         fd = cfg->listen_fd;
         evutil_make_socket_nonblocking(fd);
     } else {
-        STI_TRY(server_bind(cfg, &fd));
+        STI_TRY(rpc_server_bind(cfg, &fd));
         s->path = strdup(cfg->path);
         STI_CHECK(s->path, STI_ENOMEM);
     }

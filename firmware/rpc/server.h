@@ -51,7 +51,7 @@ struct rpc_server_cfg {
      * in a private folder beside path, then renamed there): no client can
      * connect through a wider or other mode first. path's folder must be
      * writable, and path's folder + 18 characters must fit sun_path. */
-    int listen_fd;    /* >= 0: an inherited listening socket (systemd), path unused */
+    int listen_fd; /* >= 0: an inherited listening socket (systemd), path unused */
     uint32_t max_conns;
     uint32_t max_pending;
     size_t max_outbuf;
@@ -74,6 +74,18 @@ struct rpc_handler {
 };
 
 void rpc_server_cfg_defaults(struct rpc_server_cfg *cfg);
+/* Binds cfg->path as rpc_server_start would (mode and group without a
+ * window): *fd is bound, not yet listening (the server listens when it
+ * starts on it, cfg->listen_fd). For a process that hands the socket to
+ * another one (the parent to the front) it comes in two steps: staged, the
+ * socket is bound inside its private folder (staged[] names it) and not
+ * yet at cfg->path; rpc_server_publish renames it into place once it is
+ * served, so a client that sees the path can connect; rpc_server_unstage
+ * removes a socket never published. */
+int rpc_server_bind(const struct rpc_server_cfg *cfg, int *fd);
+int rpc_server_bind_staged(const struct rpc_server_cfg *cfg, int *fd, char *staged, size_t cap);
+int rpc_server_publish(const char *staged, const char *path);
+void rpc_server_unstage(const char *staged);
 int rpc_server_start(struct event_base *base, const struct rpc_server_cfg *cfg,
                      const struct rpc_handler *h, struct rpc_server **out);
 /* Closes the listener and every connection; removes the socket file. */

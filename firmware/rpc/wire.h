@@ -58,18 +58,18 @@ enum wire_tag {
     WIRE_T_USED_ORIGID = 0x12,
     WIRE_T_USED_IAT = 0x13,
     /* health response */
-    WIRE_T_STATE = 0x20,         /* u8 enum wire_state */
-    WIRE_T_WORKERS = 0x21,       /* u32 configured HSM workers */
-    WIRE_T_WORKERS_READY = 0x22, /* u32 */
-    WIRE_T_SIGNED = 0x23,        /* u64 signatures returned */
-    WIRE_T_FAILED = 0x24,        /* u64 sign requests answered with an error */
-    WIRE_T_UPTIME = 0x25,        /* u64 seconds */
-    WIRE_T_VERSION = 0x26,       /* string */
-    WIRE_T_CREDS_VALID = 0x27,   /* u32 */
-    WIRE_T_HSM_ERRORS = 0x28,    /* u64 */
+    WIRE_T_STATE = 0x20,          /* u8 enum wire_state */
+    WIRE_T_WORKERS = 0x21,        /* u32 configured HSM workers */
+    WIRE_T_WORKERS_READY = 0x22,  /* u32 */
+    WIRE_T_SIGNED = 0x23,         /* u64 signatures returned */
+    WIRE_T_FAILED = 0x24,         /* u64 sign requests answered with an error */
+    WIRE_T_UPTIME = 0x25,         /* u64 seconds */
+    WIRE_T_VERSION = 0x26,        /* string */
+    WIRE_T_CREDS_VALID = 0x27,    /* u32 */
+    WIRE_T_HSM_ERRORS = 0x28,     /* u64 */
     WIRE_T_LAST_HSM_ERROR = 0x29, /* u16 STI_E* of the last HSM failure, 0 if none */
-    WIRE_T_IN_FLIGHT = 0x2a,     /* u32 */
-    WIRE_T_REASON = 0x2b,        /* string: why not ready */
+    WIRE_T_IN_FLIGHT = 0x2a,      /* u32 */
+    WIRE_T_REASON = 0x2b,         /* string: why not ready */
     /* list-credentials response: one CRED_ENTRY per credential */
     WIRE_T_CRED_ENTRY = 0x30, /* nested fields below */
     WIRE_T_C_LABEL = 0x31,
@@ -93,6 +93,8 @@ enum wire_tag {
     WIRE_T_V_SUBJECT = 0x48, /* string: the leaf certificate's subject */
     WIRE_T_V_CHECK = 0x49,   /* string: the name of the check that failed */
     WIRE_T_V_DETAIL = 0x4a,  /* string: why it failed */
+    /* optional: old clients skip it */
+    WIRE_T_V_REVOCATION = 0x80, /* u8: 0 not checked (off), 1 checked, 2 some CRL unavailable */
 };
 
 enum wire_state { WIRE_STATE_READY = 0, WIRE_STATE_DEGRADED = 1, WIRE_STATE_DOWN = 2 };

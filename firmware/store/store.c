@@ -659,7 +659,8 @@ out:
 
 static int ca_name_ok(const char *name)
 {
-    return strcmp(name, "ca.pem") == 0 || strcmp(name, "key") == 0 || strcmp(name, "policy") == 0;
+    return strcmp(name, "ca.pem") == 0 || strcmp(name, "key") == 0 || strcmp(name, "policy") == 0 ||
+           strcmp(name, "crl") == 0;
 }
 
 int store_ca_put(struct store *s, const char *name, const void *data, size_t n)
@@ -692,8 +693,8 @@ int store_wipe(struct store *s)
     char path[700];
     int rc = STI_OK;
     /* appliance.conf first: it is the commit point of everything else. */
-    static const char *const files[] = {STORE_CONF, "pin", "admin", "ca/ca.pem", "ca/key",
-                                        "ca/policy"};
+    static const char *const files[] = {STORE_CONF,  "pin",    "admin",
+                                        "ca/ca.pem", "ca/key", "ca/policy"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         store_path(s, files[i], path, sizeof path);
         if (unlink(path) != 0 && errno != ENOENT)

@@ -115,11 +115,6 @@ def general_error_is_answered_and_recovers(env):
     fault_under_load(env, "sign=CKR_GENERAL_ERROR", "sign=CKR_GENERAL_ERROR\n", "sign", [406])
 
 
-def thread_workers_ride_out_a_device_error(env):
-    fault_under_load(env, "thread workers sign=CKR_DEVICE_ERROR", "sign=CKR_DEVICE_ERROR\n",
-                     "sign", [406], extra="worker_mode = thread\n")
-
-
 def slow_token_delays_but_answers_everything(env):
     """delay_ms=50 on every C_Sign: no errors, only latency; in-flight grows
     while it lasts and drains after."""
@@ -362,5 +357,4 @@ if __name__ == "__main__":
           absent_token_is_refused_quickly_and_recovers,
           killed_worker_is_replaced_and_no_request_is_lost,
           both_workers_killed_every_request_still_answered_once,
-          replacement_worker_waits_out_a_token_refusing_sessions,
-          thread_workers_ride_out_a_device_error], "fault", env_cls=FaultEnv)
+          replacement_worker_waits_out_a_token_refusing_sessions], "fault", env_cls=FaultEnv)

@@ -15,7 +15,7 @@ import threading
 import time
 
 from stitest import (HDR, OP_HEALTH, OP_SIGN, T_IDENTITY, Conn, Env, Failure, b64u_decode, check,
-                     frame, sign_body)
+                     frame, proc_children, sign_body)
 
 FAULTP11_LIB = os.environ.get("FAULTP11_LIB", os.path.join(
     os.environ.get("STI_BUILD", os.path.join(os.path.dirname(__file__), "../../build")),
@@ -106,17 +106,6 @@ class FaultEnv(Env):
             check(time.monotonic() - t0 < timeout, "workers ready within %.0f s: %r" % (timeout, h))
             time.sleep(0.02)
 
-    def worker_pids(self):
-        pid = self.daemon.pid
-        kids = set()
-        try:
-            for task in os.listdir("/proc/%d/task" % pid):
-                with open("/proc/%d/task/%s/children" % (pid, task)) as f:
-                    kids.update(int(x) for x in f.read().split())
-        except OSError:
-            pass
-        return sorted(kids)
-
     def probe_recovery(self, since, deadline_s=15.0):
         """Signs once every 10 ms on its own connection until a signature
         comes back; returns seconds from `since` (time.monotonic()) to that
@@ -140,9 +129,9 @@ class FaultEnv(Env):
             c.close()
 
     def rss_kb(self):
-        """VmRSS of the daemon plus its worker children, in kB."""
+        """VmRSS of the daemon: the parent, the front and the workers, in kB."""
         total = 0
-        for pid in [self.daemon.pid] + self.worker_pids():
+        for pid in [self.daemon.pid] + proc_children(self.daemon.pid):
             try:
                 with open("/proc/%d/status" % pid) as f:
                     for line in f:

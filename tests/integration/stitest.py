@@ -168,6 +168,19 @@ class Env:
             time.sleep(0.05)
         raise Failure("stisignd did not come up:\n" + self.logtext())
 
+    def front_pid(self, timeout=10):
+        """The front process: the I/O loop (it is restarted on a crash)."""
+        deadline = time.time() + timeout
+        while True:
+            pids = role_pids(self.daemon.pid, "front")
+            if pids or time.time() > deadline:
+                check(len(pids) == 1, "one front process: %r" % pids)
+                return pids[0]
+            time.sleep(0.05)
+
+    def worker_pids(self):
+        return role_pids(self.daemon.pid, "worker")
+
     def logtext(self):
         try:
             with open(self.log) as f:
@@ -277,6 +290,34 @@ class Conn:
 
     def close(self):
         self.s.close()
+
+
+def proc_children(pid):
+    """Every child of pid (all its threads'), from /proc."""
+    kids = set()
+    try:
+        for task in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
+                kids.update(int(x) for x in f.read().split())
+    except OSError:
+        pass
+    return sorted(kids)
+
+
+def proc_role(pid):
+    """The daemon role a process runs (docs/architecture.md): front,
+    verifier, worker, or None."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return None
+    return {b"--front": "front", b"--verifier": "verifier",
+            b"--hsm-worker": "worker"}.get(argv[1] if len(argv) > 1 else b"")
+
+
+def role_pids(parent, role):
+    return [k for k in proc_children(parent) if proc_role(k) == role]
 
 
 def der_sig(raw):

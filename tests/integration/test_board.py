@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fault_lib import FaultEnv  # noqa: E402
-from stitest import STISIGND, check, main, mkimage, run  # noqa: E402
+from stitest import STISIGND, check, main, mkimage, proc_children, run  # noqa: E402
 
 # enum bsp_update_rc (board/include/bsp.h): stisignd --update's exit code
 UPD_EUNSIGNED, UPD_ETAMPERED, UPD_ESIG, UPD_EDOWNGRADE = 11, 12, 13, 14
@@ -122,10 +122,10 @@ def watchdog_starvation_resets_and_the_daemon_comes_back_serving(env):
     wait_for("the daemon serves again after the reset", serving, 30)
     check(env.daemon.poll() is None and env.daemon.pid == pid, "the same pid serves (re-exec)")
     check(sign_ok(env), "signs after the reset")
-    kids = (read("/proc/%d/task/%d/children" % (pid, pid)) or "").split()
+    kids = [str(k) for k in proc_children(pid)]
     states = [(read("/proc/%s/stat" % k) or "? ? ?").rsplit(")", 1)[-1].split()[0] for k in kids]
-    check(len(kids) == 2 and "Z" not in states,
-          "the old image's workers are reaped, two new ones run: %r %r" % (kids, states))
+    check(len(env.worker_pids()) == 2 and "Z" not in states,
+          "the old image's processes are reaped, two new workers run: %r %r" % (kids, states))
     log = env.logtext()
     check("watchdog starved" in log, "the reset is logged:\n" + log[-2000:])
     check("board: last reset: watchdog" in log, "the new boot reports why it reset")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The worker pool answers every request exactly once, with the right id
 and the right request's content, under pipelining across many connections,
-in both worker shapes; a worker killed mid-load is replaced."""
+a worker killed mid-load is replaced."""
 import json
 import os
 import selectors
@@ -88,16 +88,9 @@ def process_workers_answer_every_request_once(env):
     check(n == 40 * 50 * 2, "answered %d" % n)
 
 
-def thread_workers_answer_every_request_once(env):
-    chain = setup(env, "workers = 3\nworker_mode = thread\n")
-    n = storm(env, chain, nconn=20)
-    check(n == 20 * 50 * 2, "answered %d" % n)
-
-
 def killed_worker_is_replaced_and_nothing_is_lost(env):
     chain = setup(env, "workers = 2\n")
-    pid = env.daemon.pid
-    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    kids = env.worker_pids()
     check(len(kids) == 2, "two worker processes: %r" % kids)
     c = Conn(env.sock, timeout=60)
     c.send(b"".join(frame(OP_SIGN, i, sign_body("12025550100", ["1"])) for i in range(400)))
@@ -112,7 +105,7 @@ def killed_worker_is_replaced_and_nothing_is_lost(env):
     check(all(s in (0, 407) for s in seen.values()), "signed or explicit 407: %r" % set(seen.values()))
     deadline = time.time() + 10
     while time.time() < deadline:
-        now = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        now = env.worker_pids()
         if len(now) == 2 and kids[0] not in now:
             break
         time.sleep(0.05)
@@ -128,8 +121,7 @@ def killed_worker_is_replaced_and_nothing_is_lost(env):
 
 
 def worker_pids(env):
-    out = subprocess.run(["pgrep", "-P", str(env.daemon.pid)], capture_output=True, text=True)
-    return [int(x) for x in out.stdout.split()]
+    return env.worker_pids()
 
 
 def wait_ready(env, n):
@@ -170,7 +162,7 @@ def process_workers_are_bound_one_per_cpu(env):
     check(len(pids) == n, "%d worker processes: %r" % (n, pids))
     want = sorted((c,) for c in cpus[:n]) if n > 1 else [tuple(cpus)]
     check(affinities(pids) == want, "workers on %r, not %r" % (want, affinities(pids)))
-    check(tuple(sorted(os.sched_getaffinity(env.daemon.pid))) == tuple(cpus), "the loop is not bound")
+    check(tuple(sorted(os.sched_getaffinity(env.front_pid()))) == tuple(cpus), "the loop is not bound")
     if n < 2:
         return
     before = {p: os.sched_getaffinity(p) for p in pids}
@@ -194,19 +186,6 @@ def workers_unbound_when_off_or_more_than_cpus(env):
     check(affinities(worker_pids(env)) == [cpus] * n, "%d workers on %d CPUs stay unbound" % (n, len(cpus)))
 
 
-def thread_workers_are_bound_and_named(env):
-    cpus = sorted(os.sched_getaffinity(0))
-    n = min(2, len(cpus))
-    setup(env, "workers = %d\nworker_mode = thread\n" % n)
-    wait_ready(env, n)
-    task = "/proc/%d/task" % env.daemon.pid
-    tids = [int(t) for t in os.listdir(task)
-            if open("%s/%s/comm" % (task, t)).read().strip() == "hsm-worker"]
-    check(len(tids) == n, "%d threads named hsm-worker: %r" % (n, tids))
-    want = sorted((c,) for c in cpus[:n]) if n > 1 else [tuple(cpus)]
-    check(affinities(tids) == want, "worker threads on %r, not %r" % (want, affinities(tids)))
-
-
 def proc_status(pid):
     """/proc/PID/status as a dict: "Seccomp" 2 is a filter, "NoNewPrivs" 1."""
     with open("/proc/%d/status" % pid) as f:
@@ -221,14 +200,15 @@ def worker_processes_serve_under_their_filter(env):
     """By default (sandbox = enforce) every worker process signs under its
     seccomp filter with no-new-privs, and so does a replacement; log mode
     installs the filter too; off none, but keeps no-new-privs; a reload
-    starts its workers with the file's setting. The daemon itself, and with
-    it thread workers, is not filtered."""
+    starts its workers with the file's setting. The parent is not filtered;
+    the front is."""
     chain = setup(env, "workers = 2\n")
     wait_ready(env, 2)
     check(storm(env, chain, nconn=2, depth=20, rounds=1) == 40, "signing confined")
     pids = worker_pids(env)
     check(confinement(pids) == [("2", "1")] * 2, "enforce: %r" % confinement(pids))
-    check(proc_status(env.daemon.pid)["Seccomp"] == "0", "the daemon is not filtered")
+    check(proc_status(env.daemon.pid)["Seccomp"] == "0", "the parent is not filtered")
+    check(proc_status(env.front_pid())["Seccomp"] == "2", "the front is")
     replace_one(env, pids[0], 2)
     wait_ready(env, 2)
     check(confinement(worker_pids(env)) == [("2", "1")] * 2,
@@ -254,9 +234,6 @@ def worker_processes_serve_under_their_filter(env):
     check(confinement(worker_pids(env)) == [("2", "1")] * 2,
           "reloaded to enforce: %r" % confinement(worker_pids(env)))
     env.stop()
-    env.start("workers = 2\nworker_mode = thread\n")
-    wait_ready(env, 2)
-    check(proc_status(env.daemon.pid)["Seccomp"] == "0", "thread workers leave the daemon alone")
 
 
 def confined_workers_live_through_token_reads_and_changes(env):
@@ -274,23 +251,17 @@ def confined_workers_live_through_token_reads_and_changes(env):
     check(worker_pids(env) == pids, "no worker was replaced: %r, %r" % (pids, worker_pids(env)))
 
 
-def hsm_worker_tids(env):
-    task = "/proc/%d/task" % env.daemon.pid
-    return sorted(int(t) for t in os.listdir(task)
-                  if open("%s/%s/comm" % (task, t)).read().strip() == "hsm-worker")
-
-
 def policies(ids):
     return [os.sched_getscheduler(i) for i in ids]
 
 
 def loop_yields_to_workers(env):
     """The loop thread is SCHED_BATCH and every worker SCHED_OTHER, also a
-    replacement forked by the loop and thread workers it starts on a reload;
+    replacement and the workers a reload starts;
     with loop_sched_batch = no the loop stays SCHED_OTHER."""
     chain = setup(env, "workers = 2\n")
     wait_ready(env, 2)
-    check(os.sched_getscheduler(env.daemon.pid) == os.SCHED_BATCH, "the loop is SCHED_BATCH")
+    check(os.sched_getscheduler(env.front_pid()) == os.SCHED_BATCH, "the loop is SCHED_BATCH")
     pids = worker_pids(env)
     check(policies(pids) == [os.SCHED_OTHER] * 2, "workers: %r" % policies(pids))
     now = replace_one(env, pids[0], 2)
@@ -301,23 +272,22 @@ def loop_yields_to_workers(env):
     check(storm(env, chain, nconn=2, depth=10, rounds=1) == 20, "signing after the replacement")
     env.stop()
 
-    env.start("workers = 2\nworker_mode = thread\n")
+    env.start("workers = 2\n")
     wait_ready(env, 2)
-    old = hsm_worker_tids(env)
-    check(policies(old) == [os.SCHED_OTHER] * 2, "thread workers: %r" % policies(old))
+    old = worker_pids(env)
     env.daemon.send_signal(signal.SIGHUP)
     deadline = time.time() + 20
     while time.time() < deadline and "previous workers retired" not in env.logtext():
         time.sleep(0.05)
-    tids = hsm_worker_tids(env)
-    check(len(tids) == 2 and not set(tids) & set(old), "new thread workers: %r, %r" % (old, tids))
-    check(policies(tids) == [os.SCHED_OTHER] * 2, "reload's thread workers: %r" % policies(tids))
+    pids = worker_pids(env)
+    check(len(pids) == 2 and not set(pids) & set(old), "new workers: %r, %r" % (old, pids))
+    check(policies(pids) == [os.SCHED_OTHER] * 2, "reload's workers: %r" % policies(pids))
     check(storm(env, chain, nconn=2, depth=10, rounds=1) == 20, "signing after the reload")
     env.stop()
 
     env.start("workers = 2\nloop_sched_batch = no\n")
     wait_ready(env, 2)
-    check(os.sched_getscheduler(env.daemon.pid) == os.SCHED_OTHER, "loop_sched_batch = no")
+    check(os.sched_getscheduler(env.front_pid()) == os.SCHED_OTHER, "loop_sched_batch = no")
 
 
 # The loop <-> worker messages (firmware/daemon/workproto.h), for driving one
@@ -470,9 +440,9 @@ def worker_answers_what_came_before_a_malformed_message(env):
 
 
 if __name__ == "__main__":
-    main([process_workers_answer_every_request_once, thread_workers_answer_every_request_once,
+    main([process_workers_answer_every_request_once,
           killed_worker_is_replaced_and_nothing_is_lost, process_workers_are_bound_one_per_cpu,
-          workers_unbound_when_off_or_more_than_cpus, thread_workers_are_bound_and_named,
+          workers_unbound_when_off_or_more_than_cpus,
           loop_yields_to_workers, worker_processes_serve_under_their_filter,
           confined_workers_live_through_token_reads_and_changes,
           worker_reads_ahead_and_answers_each_message_in_groups,

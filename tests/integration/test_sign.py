@@ -254,11 +254,13 @@ def pin_file_readable_by_others_is_refused(env):
     check("PIN file" in env.logtext(), env.logtext())
 
 
-def thread_workers_sign_too(env):
-    chain = one_credential(env)
-    env.start("worker_mode = thread\nworkers = 3\n")
-    r = env.sign_cli("12025550150", ["12025550101"])
-    verify_identity(env, r.stdout.strip(), chain)
+def thread_workers_are_refused_with_the_reason(env):
+    """A token session in the process that parses network bytes is gone:
+    the old setting stops the start and says why."""
+    one_credential(env)
+    rc = env.start("worker_mode = thread\n", expect_fail=True)
+    check(rc != 0, "refused")
+    check("thread workers were removed" in env.logtext(), env.logtext())
 
 
 if __name__ == "__main__":
@@ -269,4 +271,4 @@ if __name__ == "__main__":
           pipelined_requests_each_get_one_answer, health_and_credentials_over_rpc,
           key_not_matching_certificate_refuses_to_start,
           wrong_pin_refuses_to_start_with_a_clear_error, pin_file_readable_by_others_is_refused,
-          thread_workers_sign_too], "sign")
+          thread_workers_are_refused_with_the_reason], "sign")

@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fault_lib import FAULTP11_LIB  # noqa: E402
-from stitest import STISIGND, Conn, check, main, verify_identity  # noqa: E402
+from stitest import STISIGND, Conn, check, main, proc_children, verify_identity  # noqa: E402
 
 SCOPE = "range:12025550100/100"
 
@@ -105,7 +105,7 @@ def socket_activation_and_notify(env):
         kicks = [t for t, m in mgr.msgs if m == "WATCHDOG=1" and t >= t0]
         check(3 <= len(kicks) <= 6, "WATCHDOG=1 about every 0.5 s: %d in 2.2 s" % len(kicks))
         # The workers are not handed the activation variables.
-        for pid in worker_pids(env.daemon.pid):
+        for pid in proc_children(env.daemon.pid):
             try:
                 with open("/proc/%d/environ" % pid, "rb") as f:
                     check(b"LISTEN_PID=" not in f.read(), "worker %d without LISTEN_PID" % pid)
@@ -140,17 +140,6 @@ def watchdog_starves_while_the_self_test_fails(env):
     finally:
         mgr.close()
         os.environ.pop("FAULTP11_CONTROL", None)
-
-
-def worker_pids(pid):
-    kids = set()
-    try:
-        for task in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/children" % (pid, task)) as f:
-                kids.update(int(x) for x in f.read().split())
-    except OSError:
-        pass
-    return sorted(kids)
 
 
 def not_activated_without_listen_pid(env):

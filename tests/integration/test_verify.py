@@ -4,7 +4,6 @@
 chain given on the command line or fetched over https from a loopback-only
 server (with its own throwaway TLS CA) and cached."""
 import base64
-import hashlib
 import http.server
 import json
 import os
@@ -32,8 +31,9 @@ def setup(env, x5u=None, extra=""):
         env.credential("af1", "af1", chain, x5u)
     else:
         env.credential("af1", "af1", chain)
-    env.start(extra)
-    return os.path.join(env.dir, "ca/root.pem"), chain
+    root = os.path.join(env.dir, "ca/root.pem")
+    env.start(extra.replace("{root}", root))
+    return root, chain
 
 
 def verify(env, root, token, *extra):
@@ -145,61 +145,85 @@ def tls_material(env):
 
 
 def serve_chain(chain, cert, key):
-    """An https server on 127.0.0.1:8443 only, in a thread of this test.
-    The port is fixed by the x5u rules; wait (bounded) if it is busy."""
+    """An https server on 127.0.0.1, any free port, in a thread of this
+    test; returns it, its thread and its x5u."""
     with open(chain, "rb") as f:
         ChainHandler.body = f.read()
+    ChainHandler.hits = 0
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
-    deadline = time.time() + 60
-    while True:
-        try:
-            srv = http.server.HTTPServer(("127.0.0.1", 8443), ChainHandler)
-            break
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(1)
+    srv = http.server.HTTPServer(("127.0.0.1", 0), ChainHandler)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.timeout = 5
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     t.start()
-    return srv, t
+    return srv, t, "https://localhost:%d/chain.pem" % srv.server_address[1]
 
 
-def fetches_x5u_over_https_and_caches_it(env):
-    root, chain = setup(env, FETCH_X5U)
+def fetches_x5u_over_https(env):
     tls_ca, cert, key = tls_material(env)
-    cache = os.path.join(env.dir, "x5u-cache")
-    os.makedirs(cache)
-    ident = env.sign_cli("12025550123", ["12025550199"]).stdout.strip()
-    check(("info=<%s>" % FETCH_X5U) in ident, ident)
-    srv, t = serve_chain(chain, cert, key)
+    # The server first: the credential's x5u names its port.
+    srv, t, x5u = serve_chain(os.devnull, cert, key)
+    port = x5u.split(":")[2].split("/")[0]
     try:
-        # Without the TLS CA the server is not trusted: nothing is cached.
-        r = verify(env, root, ident, "--cache-dir", cache)
+        root, chain = setup(env, x5u)
+        with open(chain, "rb") as f:
+            ChainHandler.body = f.read()
+        ident = env.sign_cli("12025550123", ["12025550199"]).stdout.strip()
+        check(("info=<%s>" % x5u) in ident, ident)
+        # Not a port the x5u rules allow unless the operator says so.
+        r = verify(env, root, ident, "--tls-ca", tls_ca)
+        check(r.returncode == 1 and "x5u: 111 (STI_EX5U)" in r.stderr, "port rule: " + r.stderr)
+        # Without the TLS CA the server is not trusted.
+        r = verify(env, root, ident, "--ports", port)
         check(r.returncode == 1 and r.stderr.startswith("verify failed: x5u: 610 (STI_EVFY_FETCH)"),
               "untrusted TLS server: " + r.stderr)
-        check(os.listdir(cache) == [], "nothing cached after a failed fetch")
-        r = verify(env, root, ident, "--cache-dir", cache, "--tls-ca", tls_ca)
+        r = verify(env, root, ident, "--ports", port, "--tls-ca", tls_ca)
         check(r.returncode == 0, "fetch: %s%s" % (r.stdout, r.stderr))
-        check(("x5u: %s" % FETCH_X5U) in r.stdout, r.stdout)
-        check(ChainHandler.hits == 1, "one GET, got %d" % ChainHandler.hits)
+        check(("x5u: %s" % x5u) in r.stdout, r.stdout)
+        # The throwaway CA names an http CRL on an unresolvable host: prefer
+        # lets it pass and says so; require refuses.
+        check("revocation: unknown" in r.stdout, r.stdout)
+        r = verify(env, root, ident, "--ports", port, "--tls-ca", tls_ca, "--crl", "require")
+        check(r.returncode == 1 and "revocation: 612 (STI_EVFY_CRL)" in r.stderr, r.stderr)
+        r = verify(env, root, ident, "--ports", port, "--tls-ca", tls_ca, "--crl", "off")
+        check(r.returncode == 0 and "revocation: off" in r.stdout, r.stdout + r.stderr)
+        hits = ChainHandler.hits
+        check(hits == 3, "one GET per run, got %d" % hits)
     finally:
         srv.shutdown()
         srv.server_close()
         t.join(10)
-    entry = os.path.join(cache, hashlib.sha256(FETCH_X5U.encode()).hexdigest() + ".pem")
-    check(os.path.exists(entry), "cache entry %s: %r" % (entry, os.listdir(cache)))
-    with open(entry, "rb") as f, open(chain, "rb") as g:
-        check(f.read() == g.read(), "cache holds the served chain")
-    # Server gone: the cached chain still verifies; without the cache it cannot.
-    r = verify(env, root, ident, "--cache-dir", cache, "--tls-ca", tls_ca)
-    check(r.returncode == 0, "from cache: " + r.stderr)
-    r = verify(env, root, ident, "--tls-ca", tls_ca)
-    check(r.returncode == 1 and "x5u: 610 (STI_EVFY_FETCH)" in r.stderr, "no cache: " + r.stderr)
+    # Server gone: nothing to verify with.
+    r = verify(env, root, ident, "--ports", port, "--tls-ca", tls_ca)
+    check(r.returncode == 1 and "x5u: 610 (STI_EVFY_FETCH)" in r.stderr, "server gone: " + r.stderr)
+
+
+def the_daemon_fetches_once_and_answers_from_its_cache(env):
+    tls_ca, cert, key = tls_material(env)
+    srv, t, x5u = serve_chain(os.devnull, cert, key)
+    port = x5u.split(":")[2].split("/")[0]
+    try:
+        root, chain = setup(env, x5u, extra="verify_trust_anchor = {root}\nverify_tls_ca = %s\n"
+                            "verify_fetch_ports = %s\n" % (tls_ca, port))
+        with open(chain, "rb") as f:
+            ChainHandler.body = f.read()
+        ident = env.sign_cli("12025550123", ["12025550199"]).stdout.strip()
+        for _ in range(3):
+            r = env.tool(["verify", "--socket", env.sock, ident], ok=False)
+            check(r.returncode == 0, "daemon verify: " + r.stderr)
+            check("revocation: unknown" in r.stdout, r.stdout)
+        check(ChainHandler.hits == 1, "the verifier fetched once: %d" % ChainHandler.hits)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join(10)
+    # Server gone: the cached chain still verifies.
+    r = env.tool(["verify", "--socket", env.sock, ident], ok=False)
+    check(r.returncode == 0, "from the cache: " + r.stderr)
 
 
 if __name__ == "__main__":
     main([daemon_signs_and_stisign_verify_accepts, tampered_header_fails_the_signature_check,
-          old_iat_fails_the_freshness_check, fetches_x5u_over_https_and_caches_it], "verify")
+          old_iat_fails_the_freshness_check, fetches_x5u_over_https,
+          the_daemon_fetches_once_and_answers_from_its_cache], "verify")

@@ -17,15 +17,10 @@ def setup(env, extra=""):
     root = env.ca_init(SCOPE)
     chain = env.issue("af", SCOPE)
     env.credential("af", "af", chain)
-    cache = os.path.join(env.dir, "x5u-cache")
-    os.makedirs(cache)
-    # The daemon's cache holds the chain, as if fetched from the x5u before.
+    # The operator pins the chain for its x5u: no fetch (verify_fetch = no).
     from stitest import X5U
-    import hashlib
-    with open(chain) as src, open(os.path.join(cache, hashlib.sha256(X5U.encode()).hexdigest() + ".pem"), "w") as dst:
-        dst.write(src.read())
-    env.start("verify_trust_anchor = %s\nverify_cache_dir = %s\nverify_fetch = no\n%s"
-              % (root, cache, extra))
+    env.start("verify_trust_anchor = %s\nverify_pin = %s %s\nverify_fetch = no\n%s"
+              % (root, X5U, chain, extra))
     return chain
 
 

@@ -81,9 +81,12 @@ static X509 *mkcert(const struct cspec *s)
     scope_init(&sc);
     int ok = x && nm && X509_set_version(x, X509_VERSION_3) &&
              ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial++) &&
-             X509_NAME_add_entry_by_txt(nm, "C", MBSTRING_UTF8, (const unsigned char *)"US", -1, -1, 0) &&
-             X509_NAME_add_entry_by_txt(nm, "O", MBSTRING_UTF8, (const unsigned char *)"vfy test", -1, -1, 0) &&
-             X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8, (const unsigned char *)s->cn, -1, -1, 0) &&
+             X509_NAME_add_entry_by_txt(nm, "C", MBSTRING_UTF8, (const unsigned char *)"US", -1, -1,
+                                        0) &&
+             X509_NAME_add_entry_by_txt(nm, "O", MBSTRING_UTF8, (const unsigned char *)"vfy test",
+                                        -1, -1, 0) &&
+             X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8, (const unsigned char *)s->cn, -1,
+                                        -1, 0) &&
              X509_set_subject_name(x, nm) &&
              X509_set_issuer_name(x, s->issuer ? X509_get_subject_name(s->issuer) : nm) &&
              ASN1_TIME_set(X509_getm_notBefore(x), s->nb ? s->nb : NOW - DAY) &&
@@ -91,17 +94,21 @@ static X509 *mkcert(const struct cspec *s)
              X509_set_pubkey(x, s->key);
     if (ok) {
         X509V3_set_ctx(&ctx, s->issuer ? s->issuer : x, x, NULL, NULL, 0);
-        const char *ku = s->ku ? s->ku : s->ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature";
+        const char *ku = s->ku   ? s->ku
+                         : s->ca ? "critical,keyCertSign,cRLSign"
+                                 : "critical,digitalSignature";
         char cdp[300];
         snprintf(cdp, sizeof cdp, "URI:%s", s->crl_url ? s->crl_url : "");
-        ok = add_conf_ext(x, &ctx, NID_basic_constraints, s->ca ? "critical,CA:TRUE" : "critical,CA:FALSE") &&
+        ok = add_conf_ext(x, &ctx, NID_basic_constraints,
+                          s->ca ? "critical,CA:TRUE" : "critical,CA:FALSE") &&
              (!ku[0] || add_conf_ext(x, &ctx, NID_key_usage, ku)) &&
              (!s->crl_url || add_conf_ext(x, &ctx, NID_crl_distribution_points, cdp)) &&
              add_conf_ext(x, &ctx, NID_subject_key_identifier, "hash") &&
              add_conf_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
     }
     if (ok && s->scope)
-        ok = scope_parse_list(s->scope, &sc) == STI_OK && pki_tnauth_encode(&sc, &der, &dn) == STI_OK &&
+        ok = scope_parse_list(s->scope, &sc) == STI_OK &&
+             pki_tnauth_encode(&sc, &der, &dn) == STI_OK &&
              add_raw_ext(x, PKI_OID_TNAUTHLIST, der, dn);
     if (ok && s->ext_oid)
         ok = add_raw_ext(x, s->ext_oid, s->ext_der, s->ext_n);
@@ -145,13 +152,23 @@ static int fixture(void)
     if (!F.root_key || !F.inter_key || !F.leaf_key || !F.p384_key || !F.spc_key)
         return -1;
     F.root = mkcert(&(struct cspec){.cn = "VFY Root", .key = F.root_key, .ca = 1});
-    F.inter = mkcert(&(struct cspec){.cn = "VFY Delegate CA", .key = F.inter_key, .issuer = F.root,
-                                     .issuer_key = F.root_key, .ca = 1,
+    F.inter = mkcert(&(struct cspec){.cn = "VFY Delegate CA",
+                                     .key = F.inter_key,
+                                     .issuer = F.root,
+                                     .issuer_key = F.root_key,
+                                     .ca = 1,
                                      .scope = "range:12025550000/1000"});
-    F.leaf = mkcert(&(struct cspec){.cn = "SHAKEN VFY", .key = F.leaf_key, .issuer = F.inter,
-                                    .issuer_key = F.inter_key, .scope = "range:12025550100/100"});
-    F.spc_inter = mkcert(&(struct cspec){.cn = "VFY SPC CA", .key = F.spc_key, .issuer = F.root,
-                                         .issuer_key = F.root_key, .ca = 1, .scope = "spc:709J"});
+    F.leaf = mkcert(&(struct cspec){.cn = "SHAKEN VFY",
+                                    .key = F.leaf_key,
+                                    .issuer = F.inter,
+                                    .issuer_key = F.inter_key,
+                                    .scope = "range:12025550100/100"});
+    F.spc_inter = mkcert(&(struct cspec){.cn = "VFY SPC CA",
+                                         .key = F.spc_key,
+                                         .issuer = F.root,
+                                         .issuer_key = F.root_key,
+                                         .ca = 1,
+                                         .scope = "spc:709J"});
     if (!F.root || !F.inter || !F.leaf || !F.spc_inter)
         return -1;
     const char *base = getenv("STI_TEST_TMP");
@@ -189,7 +206,7 @@ static X509 *leaf_with(struct cspec s)
     return mkcert(&s);
 }
 
-static STACK_OF(X509) *chain2(X509 *leaf, X509 *inter)
+static STACK_OF(X509) * chain2(X509 *leaf, X509 *inter)
 {
     STACK_OF(X509) *sk = sk_X509_new_null();
     if (!sk)
@@ -288,8 +305,8 @@ static int token(const char *hdr, const char *claims, EVP_PKEY *key, enum sigmod
 
 static void hdr_json(char *out, size_t cap, const char *alg, const char *x5u)
 {
-    snprintf(out, cap, "{\"alg\":\"%s\",\"ppt\":\"shaken\",\"typ\":\"passport\",\"x5u\":\"%s\"}", alg,
-             x5u);
+    snprintf(out, cap, "{\"alg\":\"%s\",\"ppt\":\"shaken\",\"typ\":\"passport\",\"x5u\":\"%s\"}",
+             alg, x5u);
 }
 
 static void claims_json(char *out, size_t cap, const char *attest, const char *orig, long long iat,
@@ -313,7 +330,6 @@ struct run {
     int no_inter, no_chain;
     long skew;
     enum scope_spc_policy policy;
-    const char *cache_dir;
     const char *raw; /* verify this text instead of a made token */
 };
 
@@ -333,7 +349,7 @@ static int run_verify(struct run v)
     STACK_OF(X509) *chain = v.no_chain ? NULL
                                        : chain2(v.leaf ? v.leaf : F.leaf,
                                                 v.no_inter ? NULL : (v.inter ? v.inter : F.inter));
-    struct pki_vfy_opts o = {F.anchor, chain, 60, v.skew, NOW, v.policy, v.cache_dir, NULL, 0, NULL};
+    struct pki_vfy_opts o = {F.anchor, chain, 60, v.skew, NOW, v.policy, NULL};
     const char *in = v.raw ? v.raw : tok;
     int rc = pki_verify(in, strlen(in), &o, &R);
     sk_X509_pop_free(chain, X509_free);
@@ -401,7 +417,8 @@ TEST(hs256_keyed_with_the_public_key_is_refused)
 {
     CHECK_FAIL(run_verify((struct run){.alg = "HS256", .mode = SIG_HS256}), STI_EVFY_HEADER,
                "header");
-    CHECK_FAIL(run_verify((struct run){.alg = "HS256", .mode = SIG_HS256,
+    CHECK_FAIL(run_verify((struct run){.alg = "HS256",
+                                       .mode = SIG_HS256,
                                        .params = ";info=<" X5U ">;alg=HS256;ppt=shaken"}),
                STI_EVFY_HEADER, "header");
 }
@@ -478,8 +495,8 @@ TEST(leaf_signed_by_another_ca_key_breaks_the_chain)
 
 TEST(ca_certificate_as_signer_is_refused)
 {
-    CHECK_FAIL(run_verify((struct run){.leaf = F.inter, .inter = F.root, .key = F.inter_key,
-                                       .orig = "12025550500"}),
+    CHECK_FAIL(run_verify((struct run){
+                   .leaf = F.inter, .inter = F.root, .key = F.inter_key, .orig = "12025550500"}),
                STI_EVFY_CHAIN, "chain");
 }
 
@@ -705,7 +722,8 @@ TEST(spc_only_issuer_denied_by_default_and_allowed_by_policy)
     int deny_code = R.code;
     char deny_check[48];
     memcpy(deny_check, R.check, sizeof deny_check);
-    int allow = run_verify((struct run){.leaf = l, .inter = F.spc_inter, .policy = SCOPE_SPC_ALLOW});
+    int allow =
+        run_verify((struct run){.leaf = l, .inter = F.spc_inter, .policy = SCOPE_SPC_ALLOW});
     X509_free(l);
     CHECK_RC(deny, STI_ESCOPE_OUTSIDE);
     CHECK_INT(deny_code, STI_ESCOPE_OUTSIDE);
@@ -713,54 +731,11 @@ TEST(spc_only_issuer_denied_by_default_and_allowed_by_policy)
     CHECK_RC(allow, STI_OK);
 }
 
-/* ---- x5u without a given chain ---- */
+/* ---- no chain: the library never fetches (firmware/vs does) ---- */
 
-TEST(x5u_on_another_port_is_not_fetched)
-{
-    CHECK_FAIL(run_verify((struct run){.no_chain = 1, .x5u = "https://cr.example.com:9443/c.pem",
-                                       .params = ""}),
-               STI_EVFY_FETCH, "x5u");
-}
-
-TEST(x5u_not_cached_with_fetching_disabled_fails_fetch)
+TEST(no_chain_given_fails_x5u_without_touching_the_network)
 {
     CHECK_FAIL(run_verify((struct run){.no_chain = 1}), STI_EVFY_FETCH, "x5u");
-}
-
-TEST(x5u_cache_entry_is_used)
-{
-    char dir[700], path[1024];
-    CHECK(fixture() == 0);
-    snprintf(dir, sizeof dir, "%s/cache", F.tmp);
-    mkdir(dir, 0700);
-    CHECK_RC(pki_x5u_cache_path(dir, X5U, path, sizeof path), STI_OK);
-    CHECK_INT(strlen(path), strlen(dir) + 1 + 64 + 4);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    PEM_write_X509(f, F.leaf);
-    PEM_write_X509(f, F.inter);
-    fclose(f);
-    CHECK_RC(run_verify((struct run){.no_chain = 1, .cache_dir = dir}), STI_OK);
-    CHECK_INT(R.from_cache, 1);
-    unlink(path);
-    CHECK_FAIL(run_verify((struct run){.no_chain = 1, .cache_dir = dir}), STI_EVFY_FETCH, "x5u");
-}
-
-TEST(x5u_target_rules)
-{
-    char host[64];
-    unsigned port;
-    CHECK_RC(pki_x5u_target("https://cr.example.com/a.pem", host, sizeof host, &port), STI_OK);
-    CHECK_STR(host, "cr.example.com");
-    CHECK_INT(port, 443);
-    CHECK_RC(pki_x5u_target("https://[::1]:8443/a.pem", host, sizeof host, &port), STI_OK);
-    CHECK_STR(host, "::1");
-    CHECK_INT(port, 8443);
-    CHECK_RC(pki_x5u_target("https://localhost:8443", host, sizeof host, &port), STI_OK);
-    CHECK_RC(pki_x5u_target("https://localhost:80/a", host, sizeof host, &port), STI_EX5U);
-    CHECK_RC(pki_x5u_target("http://localhost/a", host, sizeof host, &port), STI_EX5U);
-    CHECK_RC(pki_x5u_target("https://a@localhost/a", host, sizeof host, &port), STI_EX5U);
-    CHECK_RC(pki_x5u_target("https://localhost/a#f", host, sizeof host, &port), STI_EX5U);
 }
 
 /* ---- key usage ---- */
@@ -783,8 +758,12 @@ TEST(ca_without_key_cert_sign_is_refused)
 {
     CHECK(fixture() == 0);
     EVP_PKEY *k = EVP_EC_gen("P-256");
-    X509 *inter = mkcert(&(struct cspec){.cn = "VFY CA no certsign", .key = k, .issuer = F.root,
-                                         .issuer_key = F.root_key, .ca = 1, .ku = "critical,cRLSign",
+    X509 *inter = mkcert(&(struct cspec){.cn = "VFY CA no certsign",
+                                         .key = k,
+                                         .issuer = F.root,
+                                         .issuer_key = F.root_key,
+                                         .ca = 1,
+                                         .ku = "critical,cRLSign",
                                          .scope = "range:12025550000/1000"});
     X509 *leaf = leaf_with((struct cspec){.issuer = inter, .issuer_key = k});
     /* OpenSSL's path validation refuses it before our own check would. */
@@ -796,8 +775,7 @@ TEST(ca_without_key_cert_sign_is_refused)
 
 /* ---- revocation (the steps API the verifier process drives) ---- */
 
-static X509_CRL *mkcrl(X509 *issuer, EVP_PKEY *key, X509 *revoked, time_t this_upd,
-                       time_t next_upd)
+static X509_CRL *mkcrl(X509 *issuer, EVP_PKEY *key, X509 *revoked, time_t this_upd, time_t next_upd)
 {
     X509_CRL *crl = X509_CRL_new();
     ASN1_TIME *t = ASN1_TIME_new();
@@ -834,7 +812,7 @@ static int run_revocation(X509_CRL *leaf_crl, X509_CRL *inter_crl, int *unknown)
     if (token(hdr, cl, F.leaf_key, SIG_RAW, params_std, tok, sizeof tok) != 0)
         return -1001;
     STACK_OF(X509) *chain = chain2(F.leaf, F.inter);
-    struct pki_vfy_opts o = {F.anchor, NULL, 60, 0, NOW, SCOPE_SPC_DENY, NULL, NULL, 0, NULL};
+    struct pki_vfy_opts o = {F.anchor, NULL, 60, 0, NOW, SCOPE_SPC_DENY, NULL};
     struct pki_vfy_ctx *v = NULL;
     int rc = pki_vfy_begin(tok, strlen(tok), &o, &R, &v);
     if (rc == STI_OK)
@@ -906,35 +884,34 @@ TEST(unreadable_trust_anchor_is_reported)
     claims_json(cl, sizeof cl, "A", "12025550123", NOW - 5, NULL);
     CHECK(token(hdr, cl, F.leaf_key, SIG_RAW, "", tok, sizeof tok) == 0);
     STACK_OF(X509) *chain = chain2(F.leaf, F.inter);
-    struct pki_vfy_opts o = {"/nonexistent/root.pem", chain, 60, 0, NOW, SCOPE_SPC_DENY, NULL, NULL, 0, NULL};
+    struct pki_vfy_opts o = {"/nonexistent/root.pem", chain, 60, 0, NOW, SCOPE_SPC_DENY, NULL};
     int rc = pki_verify(tok, strlen(tok), &o, &R);
     sk_X509_pop_free(chain, X509_free);
     CHECK_FAIL(rc, STI_EIO, "chain");
 }
 
-CHECK_MAIN(CASE(valid_token_passes), CASE(valid_bare_jws_passes),
-           CASE(tampered_claims_fail_signature), CASE(alg_none_is_refused),
-           CASE(hs256_keyed_with_the_public_key_is_refused), CASE(p384_leaf_key_is_refused),
-           CASE(stale_iat_is_refused_and_sixty_seconds_is_not),
-           CASE(future_iat_is_refused_unless_within_skew),
-           CASE(leaf_scope_outside_issuer_scope_is_refused), CASE(orig_outside_leaf_scope_is_refused),
-           CASE(missing_intermediate_breaks_the_chain), CASE(expired_leaf_is_refused),
-           CASE(not_yet_valid_leaf_is_refused), CASE(leaf_signed_by_another_ca_key_breaks_the_chain),
-           CASE(ca_certificate_as_signer_is_refused), CASE(info_differing_from_x5u_is_refused),
-           CASE(http_x5u_is_refused), CASE(x5u_with_a_query_is_accepted),
-           CASE(identity_params_disagreeing_with_header_are_refused),
-           CASE(signature_of_63_or_65_bytes_is_refused), CASE(der_signature_instead_of_raw_is_refused),
-           CASE(r_zero_or_s_equal_to_order_is_refused), CASE(token_signed_by_another_key_is_refused),
-           CASE(malformed_claims_are_refused_before_the_certificate),
-           CASE(jwtcc_must_include_missing_is_refused), CASE(jwtcc_permitted_values_violated_is_refused),
-           CASE(jwtcc_permitted_values_match_object_claims_as_json),
-           CASE(enhanced_jwtcc_must_exclude_is_honoured), CASE(malformed_jwtcc_is_refused),
-           CASE(spc_only_issuer_denied_by_default_and_allowed_by_policy),
-           CASE(x5u_on_another_port_is_not_fetched),
-           CASE(x5u_not_cached_with_fetching_disabled_fails_fetch), CASE(x5u_cache_entry_is_used),
-           CASE(x5u_target_rules), CASE(unreadable_trust_anchor_is_reported),
-           CASE(leaf_without_digital_signature_fails_keyusage),
-           CASE(leaf_without_key_usage_fails_keyusage), CASE(ca_without_key_cert_sign_is_refused),
-           CASE(certificate_on_its_issuers_crl_is_revoked),
-           CASE(crl_not_signed_by_the_issuer_or_out_of_date_is_refused),
-           CASE(crl_distribution_point_uri_is_read))
+CHECK_MAIN(
+    CASE(valid_token_passes), CASE(valid_bare_jws_passes), CASE(tampered_claims_fail_signature),
+    CASE(alg_none_is_refused), CASE(hs256_keyed_with_the_public_key_is_refused),
+    CASE(p384_leaf_key_is_refused), CASE(stale_iat_is_refused_and_sixty_seconds_is_not),
+    CASE(future_iat_is_refused_unless_within_skew),
+    CASE(leaf_scope_outside_issuer_scope_is_refused), CASE(orig_outside_leaf_scope_is_refused),
+    CASE(missing_intermediate_breaks_the_chain), CASE(expired_leaf_is_refused),
+    CASE(not_yet_valid_leaf_is_refused), CASE(leaf_signed_by_another_ca_key_breaks_the_chain),
+    CASE(ca_certificate_as_signer_is_refused), CASE(info_differing_from_x5u_is_refused),
+    CASE(http_x5u_is_refused), CASE(x5u_with_a_query_is_accepted),
+    CASE(identity_params_disagreeing_with_header_are_refused),
+    CASE(signature_of_63_or_65_bytes_is_refused), CASE(der_signature_instead_of_raw_is_refused),
+    CASE(r_zero_or_s_equal_to_order_is_refused), CASE(token_signed_by_another_key_is_refused),
+    CASE(malformed_claims_are_refused_before_the_certificate),
+    CASE(jwtcc_must_include_missing_is_refused), CASE(jwtcc_permitted_values_violated_is_refused),
+    CASE(jwtcc_permitted_values_match_object_claims_as_json),
+    CASE(enhanced_jwtcc_must_exclude_is_honoured), CASE(malformed_jwtcc_is_refused),
+    CASE(spc_only_issuer_denied_by_default_and_allowed_by_policy),
+    CASE(unreadable_trust_anchor_is_reported),
+    CASE(no_chain_given_fails_x5u_without_touching_the_network),
+    CASE(leaf_without_digital_signature_fails_keyusage),
+    CASE(leaf_without_key_usage_fails_keyusage), CASE(ca_without_key_cert_sign_is_refused),
+    CASE(certificate_on_its_issuers_crl_is_revoked),
+    CASE(crl_not_signed_by_the_issuer_or_out_of_date_is_refused),
+    CASE(crl_distribution_point_uri_is_read))

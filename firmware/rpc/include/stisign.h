@@ -42,12 +42,12 @@ extern "C" {
 struct stisign_client;
 
 struct stisign_sign_args {
-    const char *orig;          /* calling TN, e.g. "+1 202 555 0100" */
-    const char *const *dest;   /* called TNs */
-    unsigned ndest;            /* 1..16 */
-    char attest;               /* 'A', 'B' or 'C' */
-    const char *origid;        /* NULL: the server generates a UUID */
-    long long iat;             /* 0: the server's clock */
+    const char *orig;        /* calling TN, e.g. "+1 202 555 0100" */
+    const char *const *dest; /* called TNs */
+    unsigned ndest;          /* 1..16 */
+    char attest;             /* 'A', 'B' or 'C' */
+    const char *origid;      /* NULL: the server generates a UUID */
+    long long iat;           /* 0: the server's clock */
 };
 
 struct stisign_result {
@@ -84,7 +84,7 @@ struct stisign_cred {
 struct stisign_verify_result {
     int status; /* 0: valid; else the code of the check that failed */
     char message[STISIGN_MESSAGE_MAX];
-    char check[48];   /* failed check: format, header, info, claims, iat, x5u, ... */
+    char check[48]; /* failed check: format, header, info, claims, iat, x5u, ... */
     char detail[256];
     char attest;
     char orig[16];
@@ -94,23 +94,28 @@ struct stisign_verify_result {
     char origid[40];
     char x5u[520];
     char subject[256]; /* the signing certificate's subject */
+    /* STISIGN_REV_*: whether the chain was checked against its CRLs */
+    unsigned revocation;
 };
+#define STISIGN_REV_OFF 0     /* the daemon checks no CRLs (verify_crl = off) */
+#define STISIGN_REV_CHECKED 1 /* every certificate checked, none revoked */
+#define STISIGN_REV_UNKNOWN 2 /* some CRL could not be had (verify_crl = prefer) */
 
 STISIGN_EXPORT int stisign_connect(const char *socket_path, struct stisign_client **out);
 STISIGN_EXPORT void stisign_close(struct stisign_client *c);
 STISIGN_EXPORT int stisign_fd(const struct stisign_client *c);
 
 STISIGN_EXPORT int stisign_sign(struct stisign_client *c, const struct stisign_sign_args *a,
-                 struct stisign_result *r);
+                                struct stisign_result *r);
 /* max_age 0: the daemon's configured freshness window. */
 STISIGN_EXPORT int stisign_verify(struct stisign_client *c, const char *identity, unsigned max_age,
                                   struct stisign_verify_result *r);
 STISIGN_EXPORT int stisign_health(struct stisign_client *c, struct stisign_health *h);
-STISIGN_EXPORT int stisign_list_creds(struct stisign_client *c, struct stisign_cred *out, size_t max,
-                       size_t *n);
+STISIGN_EXPORT int stisign_list_creds(struct stisign_client *c, struct stisign_cred *out,
+                                      size_t max, size_t *n);
 
 STISIGN_EXPORT int stisign_submit_sign(struct stisign_client *c, const struct stisign_sign_args *a,
-                        uint32_t *id);
+                                       uint32_t *id);
 /* Sends what was queued. Blocking socket: all of it. Non-blocking: what
  * the socket takes now; the rest stays queued (stisign_unsent) for the
  * next call once the socket is writable (POLLOUT) — keep reading answers
