@@ -3,9 +3,9 @@
 # ceiling, measured in one run on this machine.
 #   scripts/bench.sh [SECONDS]     (default 5 s per measurement; BENCH_RUNS=3)
 # Raw ceilings: stisign-rawbench in 1 thread, N threads and N processes,
-# each with the token's key object and with a session copy of it. Daemon:
-# process and thread workers at several connection counts and pipeline
-# depths; open-loop latency at fixed rates beside the token alone paced at
+# each with the token's key object and with a session copy of it. Daemon
+# (parent, front = the I/O loop, HSM worker processes; docs/architecture.md):
+# several connection counts and pipeline depths; open-loop latency at fixed rates beside the token alone paced at
 # the same rates; memory with 1000 idle connections; start-up with 8
 # credentials; what one wake-up of a sleeping process costs on this
 # machine (stisign-wakebench). The two daemon shapes with the best median
@@ -160,8 +160,18 @@ CONF
   startup_ms=$(( (t1 - t0) / 1000000 ))
 }
 stop_daemon() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
+# The daemon's processes by role (argv[1]): the front runs the I/O loop.
+role_pids() { # role-flag
+  local p
+  for p in $(pgrep -P "$pid" || true); do
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- " $1" && echo "$p"
+  done
+  return 0
+}
+front_pid() { role_pids --front | head -1; }
+worker_pids() { role_pids --hsm-worker | tr '\n' ' '; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-# Proportional set size summed over the daemon and its workers: shared
+# Proportional set size summed over the daemon's processes: shared
 # library pages counted once in all, not once per process as RSS does.
 pss_total_kb() {
   local total=0 p
@@ -198,7 +208,7 @@ table=$out/results.txt
 # The sweep picks the worker mode; the shape is chosen further down.
 sweep_best=0
 shapes=("1 32" "1 128" "4 32" "16 16" "64 4")
-for mode in process thread; do
+for mode in process; do # thread workers are gone: the front never loads the token
   start_daemon "$ncpu" "$mode"
   printf '%-44s %12s %8s %8s\n' "stisignd, $ncpu $mode workers (conns x depth)" "sigs/s" "p50 us" "p99 us" | tee -a "$table"
   for cd in "1 1" "${shapes[@]}"; do
@@ -229,13 +239,14 @@ daemon_slice() { # seconds conns depth -> sigs/s
 # -> "sigs/s signed loop_ns workers_ns client_us": what the I/O loop
 # process, its worker processes and the bench client each ran meanwhile.
 daemon_slice_cpu() { # seconds conns depth
-  local workers l0 w0 line
-  workers=$(pgrep -P "$pid" | tr '\n' ' ')
-  l0=$(run_ns "$pid") w0=$(run_ns $workers)
+  local workers loop l0 w0 line
+  workers=$(worker_pids)
+  loop="$(front_pid) $pid" # the front's loop, and the parent's share (health reports)
+  l0=$(run_ns $loop) w0=$(run_ns $workers)
   line=$("$stisign" bench --socket "$state/sign.sock" --seconds "$1" --warmup 0 --connections "$2" \
     --pipeline "$3")
   echo "$(echo "$line" | field sigs_per_s) $(echo "$line" | field signed)" \
-    "$(( $(run_ns "$pid") - l0 )) $(( $(run_ns $workers) - w0 )) $(echo "$line" | field client_cpu_us)"
+    "$(( $(run_ns $loop) - l0 )) $(( $(run_ns $workers) - w0 )) $(echo "$line" | field client_cpu_us)"
 }
 # Each sweep row is one run, and on this VM one of them can be lucky: the
 # two shapes with the best median of $runs rounds of 1-s slices of every
@@ -386,21 +397,23 @@ p99_50_raw=$(printf '%s\n' "${p99_r[@]}" | median)
 stop_daemon
 start_daemon "$ncpu" "$best_mode" 8
 startup8_ms=$startup_ms
-idle_rss=$(rss_kb "$pid")
+idle_rss=$(rss_kb "$(front_pid)")
+parent_rss=$(rss_kb "$pid")
 python3 "$root/scripts/hold_connections.py" "$state/sign.sock" 1000 60 &
 holder=$!
 sleep 3
-conn_rss=$(rss_kb "$pid")
-conn_workers_rss=$(for w in $(pgrep -P "$pid"); do rss_kb "$w"; done | tr '\n' ' ')
+conn_rss=$(rss_kb "$(front_pid)")
+conn_workers_rss=$(for w in $(worker_pids); do rss_kb "$w"; done | tr '\n' ' ')
 conn_pss=$(pss_total_kb)
 kill "$holder"; wait "$holder" 2>/dev/null || true; holder=
 stop_daemon
 {
   echo
-  printf '%-52s %12s\n' "RSS of the I/O loop process, idle (KiB)" "$idle_rss"
-  printf '%-52s %12s\n' "RSS of the I/O loop process, 1000 idle conns (KiB)" "$conn_rss"
+  printf '%-52s %12s\n' "RSS of the front (I/O loop) process, idle (KiB)" "$idle_rss"
+  printf '%-52s %12s\n' "RSS of the front, 1000 idle conns (KiB)" "$conn_rss"
   printf '%-52s %12s\n' "RSS of each HSM worker process (KiB)" "$conn_workers_rss"
-  printf '%-52s %12s\n' "PSS loop + workers, 1000 idle conns (KiB)" "$conn_pss"
+  printf '%-52s %12s\n' "RSS of the parent (KiB)" "$parent_rss"
+  printf '%-52s %12s\n' "PSS parent + front + workers, 1000 conns (KiB)" "$conn_pss"
   printf '%-52s %12s\n' "start to first signature (ms, 8 credentials)" "$startup8_ms"
   printf '%-52s %12s\n' "unloaded single request p50 (us)" "${unloaded_p50:-?}"
   printf '%-52s %12s\n' "p99 at 50% of max, $rate50/s: stisignd runs (us)" "${p99_d[*]}"

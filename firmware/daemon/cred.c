@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "pki.h"
 #include "sti_err.h"
 #include "wire.h"
@@ -34,6 +36,15 @@ static int cred_load_one(struct cred *c, const struct cfg_cred *cc, const struct
         return rc;
     }
     X509 *leaf = sk_X509_value(c->chain, 0);
+    unsigned char *der = NULL;
+    int dl = i2d_X509(leaf, &der);
+    int ok = dl > 0 && EVP_Digest(der, (size_t)dl, c->leaf_sha256, NULL, EVP_sha256(), NULL);
+    OPENSSL_free(der);
+    if (!ok) {
+        snprintf(err, errlen, "credential %s: leaf certificate: %s", c->name,
+                 sti_strerror(STI_ENOMEM));
+        return STI_ENOMEM;
+    }
     if ((rc = pki_cert_scope(leaf, &c->scope)) ||
         (rc = pki_cert_times(leaf, &c->not_before, &c->not_after))) {
         snprintf(err, errlen, "credential %s: leaf certificate: %s", c->name, sti_strerror(rc));

@@ -33,6 +33,7 @@ struct cred {
     int bound; /* the token key matched the certificate */
     uint64_t signed_ok;
     uint64_t sign_errors; /* the token's errors and withheld signatures (metrics) */
+    uint8_t leaf_sha256[32]; /* which leaf this is, for the parent's console */
 };
 
 struct cred_table {
