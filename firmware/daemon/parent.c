@@ -79,6 +79,7 @@ struct parent {
     unsigned vfy_backoff_ms;
     /* the HSM workers started for the front */
     pid_t worker[MAX_WORKER_PIDS];
+    uint64_t worker_slot[MAX_WORKER_PIDS]; /* (pool << 8) | index it was started for */
     unsigned nworker;
     /* the front's health, for the watchdog, systemd, LEDs and the console */
     struct ctl_health health;
@@ -174,8 +175,11 @@ static int parent_worker_known(struct parent *p, pid_t pid, int remove)
 {
     for (unsigned i = 0; i < p->nworker; i++)
         if (p->worker[i] == pid) {
-            if (remove)
-                p->worker[i] = p->worker[--p->nworker];
+            if (remove) {
+                p->nworker--;
+                p->worker[i] = p->worker[p->nworker];
+                p->worker_slot[i] = p->worker_slot[p->nworker];
+            }
             return 1;
         }
     return 0;
@@ -196,6 +200,13 @@ static int parent_worker(struct parent *p, const struct ctl_spawn *sp, int *fd, 
         return STI_ECONFIG; /* a configuration this parent no longer has */
     if (p->nworker == MAX_WORKER_PIDS)
         return STI_EBUSY;
+    /* One process per slot: a front asks again only once the slot's worker
+     * is gone, and one that asks more cannot make the parent fork without
+     * end; the earlier one is ended. */
+    uint64_t slot = ((uint64_t)sp->pool << 8) | sp->index;
+    for (unsigned i = 0; i < p->nworker; i++)
+        if (p->worker_slot[i] == slot)
+            kill(p->worker[i], SIGKILL);
     memset(&wc, 0, sizeof wc);
     snprintf(wc.module, sizeof wc.module, "%s", p->cfg.module);
     struct hsm_key_sel dummy;
@@ -227,7 +238,8 @@ static int parent_worker(struct parent *p, const struct ctl_spawn *sp, int *fd, 
         execv(p->exe, argv);
         _exit(127);
     }
-    p->worker[p->nworker++] = child;
+    p->worker[p->nworker] = child;
+    p->worker_slot[p->nworker++] = slot;
     close(sv[1]);
     sv[1] = -1;
     /* The worker reads it first thing; the front never sees it. */
