@@ -12,8 +12,8 @@
  * "watchdog" to STATE/last-reset and "resets" the board: it re-executes
  * the daemon's own binary with the original arguments (same pid, so a
  * supervisor or test still holds it). Every descriptor but 0-2 is closed
- * on exec; the HSM worker processes die with their parent threads
- * (PR_SET_PDEATHSIG) and the new image reaps them in bsp_init.
+ * on exec; every child process (front, workers, verifier) is killed first,
+ * and the new image reaps them in bsp_init.
  */
 #define _GNU_SOURCE /* close_range */
 #include <errno.h>
@@ -53,27 +53,34 @@ static int state_file(char *out, size_t cap, const char *leaf)
     if (!bsp_g_cfg.state_dir[0])
         return STI_ECONFIG;
     return snprintf(out, cap, "%s/%s", bsp_g_cfg.state_dir, leaf) >= (int)cap ? STI_ETOOLONG
-                                                                               : STI_OK;
+                                                                              : STI_OK;
 }
 
-/* After a watchdog reset (re-exec, same pid) the old image's HSM workers
- * are still our children: they die with their parent threads
- * (PR_SET_PDEATHSIG) but nobody would reap them. The daemon calls bsp_init
- * before it starts any process, so every child now is such a leftover. */
-static void reap_leftovers(void)
+/* Every child of this process gets sig; with reap, each is waited for. */
+static void signal_children(int sig, int reap)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
     if (bsp_file_read(path, buf, sizeof buf) != STI_OK)
         return;
-    for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
         pid_t pid = (pid_t)atol(tok);
         if (pid > 0) {
-            kill(pid, SIGKILL);
-            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+            kill(pid, sig);
+            while (reap && waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
             }
         }
     }
+}
+
+/* After a watchdog reset (re-exec, same pid) the old image's processes are
+ * still our children, killed at the reset (wdt_reset) but never reaped.
+ * The daemon calls bsp_init before it starts any process, so every child
+ * now is such a leftover. */
+static void reap_leftovers(void)
+{
+    signal_children(SIGKILL, 1);
 }
 
 int bsp_board_init(const struct bsp_board_cfg *cfg)
@@ -171,6 +178,9 @@ static void wdt_reset(long starved_ms)
     fprintf(stderr, "board: watchdog starved (no kick for %ld ms, timeout %u ms): reset\n",
             starved_ms, wdt_timeout_ms);
     fflush(stderr);
+    /* A reset stops the whole board at once: no process of the old image
+     * (the front, a worker) may answer a client after it. */
+    signal_children(SIGKILL, 0);
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     sigemptyset(&none);
     pthread_sigmask(SIG_SETMASK, &none, NULL);

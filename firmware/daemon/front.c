@@ -80,6 +80,7 @@ struct front {
 };
 
 static void front_ops_reloaded(struct front *f);
+static void front_health(struct front *f);
 
 /* ---- the control channel ---- */
 
@@ -617,6 +618,8 @@ static void front_selftest_done(void *arg, int rc, const char *why)
     }
     if (!f->srv)
         event_base_loopbreak(f->base); /* the power-on wait in front_selftest_poweron */
+    else
+        front_health(f); /* the console waits for the outcome (admin.c, in_sync) */
 }
 
 static void on_selftest_timeout(evutil_socket_t fd, short what, void *arg)

@@ -399,8 +399,10 @@ static void parent_on_ctl(evutil_socket_t fd, short what, void *arg)
             parent_on_spawn(p, p->rx, n);
             break;
         case CTL_KILL:
+            /* SIGTERM: enough for a worker stuck in a call, and it lets a
+             * profiler (valgrind) write what it gathered. */
             if (ctl_kill_decode(p->rx, n, &pid) == STI_OK && parent_worker_known(p, (pid_t)pid, 0))
-                kill((pid_t)pid, SIGKILL);
+                kill((pid_t)pid, SIGTERM);
             break;
         case CTL_HEALTH:
             parent_on_health(p, p->rx, n);

@@ -437,8 +437,8 @@ void pool_free(struct pool *p)
             event_free(w->ev);
         if (w->fd >= 0)
             close(w->fd);
-        /* A worker leaves when its channel closes (a stuck one is ended by
-         * the parent when it stops); pool_worker_down asks for a kill. */
+        if (w->pid > 0) /* it leaves when its channel closes; a stuck one is ended */
+            p->cfg.kill(p->cfg.arg, w->pid);
         if (w->respawn)
             event_free(w->respawn);
         free(w->fifo);
